@@ -1,0 +1,1 @@
+"""PruneScope's engine: pruning sessions, methods, history, statistics. Never imports Qt."""

@@ -1,0 +1,148 @@
+"""Rule-based methods: a magnitude threshold, the brief's quantile rule, a user mask."""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from core.amounts import validate_amount
+from core.errors import InvalidMaskError, UnsupportedParameterError
+from core.methods.base import PruningMethod
+
+
+def _magnitudes(t: torch.Tensor) -> torch.Tensor:
+    """|t| in a dtype numpy understands (bf16 is widened to fp32, exactly)."""
+    a = t.abs()
+    return a.float() if a.dtype == torch.bfloat16 else a
+
+
+def linear_quantile(values: torch.Tensor, q: float) -> float:
+    """``numpy.quantile(values, q)`` (linear method) for a 1-D tensor of any size.
+
+    torch.quantile refuses more than 2**24 elements; this uses two order
+    statistics (``torch.kthvalue``) and numpy's own interpolation formula, so
+    the result is bit-identical to numpy's for the same dtype.
+    """
+    n = values.numel()
+    if n == 0:
+        raise UnsupportedParameterError("the quantile of an empty set is undefined")
+    virtual = (n - 1) * q
+    below = math.floor(virtual)
+    above = min(below + 1, n - 1)
+    gamma = virtual - below
+    flat = values.reshape(-1).cpu()
+    a = flat.kthvalue(below + 1).values.numpy()
+    b = a if above == below else flat.kthvalue(above + 1).values.numpy()
+    diff = b - a
+    result = b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
+    return float(result)
+
+
+@dataclass(frozen=True)
+class MagnitudeThreshold(PruningMethod):
+    """Prune every weight with ``|w| <= value``."""
+
+    value: float = 0.0
+
+    name: ClassVar[str] = "threshold"
+    kind: ClassVar[str] = "unstructured"
+    summary: ClassVar[str] = "Zero every weight whose magnitude |w| is at or below a threshold."
+    uses_amount: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.value, int | float) and math.isfinite(self.value) and self.value >= 0):
+            raise UnsupportedParameterError(f"threshold must be a finite number >= 0, got {self.value!r}")
+
+    def describe(self) -> str:
+        return f"threshold |w| <= {self.value:.4g}"
+
+    def with_amount(self, amount: float | int) -> PruningMethod:
+        return self
+
+    def compute_mask(self, t: torch.Tensor, current: torch.Tensor | None = None) -> torch.Tensor:
+        mask = _magnitudes(t) > self.value
+        return mask if current is None else mask & current
+
+
+@dataclass(frozen=True)
+class QuantileRule(PruningMethod):
+    """Prune ``|w|`` at or below the ``amount``-quantile of ``|w|`` (the brief's custom rule)."""
+
+    amount: float = 0.5
+
+    name: ClassVar[str] = "quantile"
+    kind: ClassVar[str] = "unstructured"
+    summary: ClassVar[str] = (
+        "Zero weights at or below the amount-quantile of |w| (numpy's linear interpolation)."
+    )
+
+    def __post_init__(self) -> None:
+        validate_amount(self.amount)
+        if isinstance(self.amount, int) and self.amount > 1:
+            raise UnsupportedParameterError("the quantile rule takes a fraction, not a count")
+
+    def compute_mask(self, t: torch.Tensor, current: torch.Tensor | None = None) -> torch.Tensor:
+        magnitudes = _magnitudes(t)
+        pool = magnitudes if current is None else magnitudes[current]
+        if pool.numel() == 0:
+            return torch.zeros(t.shape, dtype=torch.bool, device=t.device)
+        value = np.array(linear_quantile(pool, float(self.amount))).astype(
+            str(magnitudes.dtype).removeprefix("torch.")
+        )
+        mask = magnitudes > torch.from_numpy(value).to(t.device)
+        return mask if current is None else mask & current
+
+
+@dataclass(frozen=True)
+class CustomMask(PruningMethod):
+    """Use a user-supplied boolean mask (True = keep), checked for shape and dtype."""
+
+    mask: torch.Tensor = field(default_factory=lambda: torch.ones(0, dtype=torch.bool))
+
+    name: ClassVar[str] = "custom_mask"
+    kind: ClassVar[str] = "unstructured"
+    summary: ClassVar[str] = "Apply your own keep/prune pattern (True or 1 = keep)."
+    uses_amount: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        mask = self.mask
+        if isinstance(mask, np.ndarray):
+            if mask.dtype != np.bool_:
+                raise InvalidMaskError(f"a custom mask must be boolean, got numpy {mask.dtype}")
+            mask = torch.from_numpy(np.ascontiguousarray(mask))
+        if not isinstance(mask, torch.Tensor):
+            raise InvalidMaskError(f"a custom mask must be a tensor or array, got {type(mask).__name__}")
+        if mask.dtype != torch.bool:
+            raise InvalidMaskError(f"a custom mask must be boolean, got {mask.dtype}")
+        object.__setattr__(self, "mask", mask.detach())
+
+    def describe(self) -> str:
+        return f"custom mask ({1 - self.mask.float().mean().item():.1%} pruned)"
+
+    def params(self) -> dict[str, object]:
+        from core.masks import PackedMask  # local: keeps the method module light
+
+        packed = PackedMask.from_bool(self.mask)
+        return {"mask_shape": list(packed.shape), "mask_bits": base64.b64encode(packed.bits).decode()}
+
+    def with_amount(self, amount: float | int) -> PruningMethod:
+        return self
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CustomMask) and torch.equal(self.mask, other.mask)
+
+    def __hash__(self) -> int:
+        return hash(self.mask.numpy().tobytes())
+
+    def compute_mask(self, t: torch.Tensor, current: torch.Tensor | None = None) -> torch.Tensor:
+        if tuple(self.mask.shape) != tuple(t.shape):
+            raise InvalidMaskError(
+                f"custom mask has shape {tuple(self.mask.shape)}, the weight has {tuple(t.shape)}"
+            )
+        mask = self.mask.to(t.device)
+        return mask if current is None else mask & current

@@ -1,0 +1,104 @@
+"""Structured methods: whole channels (slices along ``dim``) are zeroed.
+
+``dim=0`` prunes rows / output channels of Linear and Conv weights, ``dim=1``
+columns / input channels (ConvTranspose stores ``(in, out, ...)``). The amount
+is a fraction or count of channels, not of weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from core.amounts import Amount, count_to_prune, validate_amount
+from core.errors import UnsupportedParameterError
+from core.methods.base import PruningMethod, normalise_dim, require_dims, restrict_structured
+from core.methods.unstructured import seeded_generator
+
+NORMS: tuple[Any, ...] = (1, 2, float("inf"), float("-inf"), "fro")
+
+
+def channel_norms(t: torch.Tensor, n: Any, dim: int) -> torch.Tensor:
+    """The ``n``-norm of every slice of ``t`` along ``dim`` (torch's definition)."""
+    dims = [d for d in range(t.dim()) if d != dim]
+    return torch.norm(t, p=n, dim=dims)
+
+
+def channel_mask(t: torch.Tensor, dim: int, keep: torch.Tensor) -> torch.Tensor:
+    """A bool mask of ``t``'s shape keeping the channels selected by ``keep`` along ``dim``."""
+    mask = torch.zeros(t.shape, dtype=torch.bool, device=t.device)
+    index: list[Any] = [slice(None)] * t.dim()
+    index[dim] = keep
+    mask[tuple(index)] = True
+    return mask
+
+
+def _check_norm(n: Any) -> None:
+    if n not in NORMS:
+        raise UnsupportedParameterError(f"norm n={n!r} is not one of 1, 2, inf, -inf, 'fro'")
+
+
+@dataclass(frozen=True)
+class LnStructured(PruningMethod):
+    """Prune the ``amount`` channels along ``dim`` with the smallest ``n``-norm."""
+
+    amount: Amount = 0.5
+    n: Any = 2
+    dim: int = 0
+
+    name: ClassVar[str] = "ln_structured"
+    kind: ClassVar[str] = "structured"
+    summary: ClassVar[str] = (
+        "Zero whole rows/channels along dim, those with the smallest Ln norm."
+    )
+
+    def __post_init__(self) -> None:
+        validate_amount(self.amount)
+        _check_norm(self.n)
+
+    def compute_mask(self, t: torch.Tensor, current: torch.Tensor | None = None) -> torch.Tensor:
+        require_dims(t, 2, self.name)
+        dim = normalise_dim(self.dim, t.dim(), self.name)
+        return restrict_structured(lambda x: self._fresh(x, dim), t, current, dim)
+
+    def _fresh(self, t: torch.Tensor, dim: int) -> torch.Tensor:
+        size = t.shape[dim]
+        k = count_to_prune(self.amount, size)
+        if k == 0:
+            return torch.ones(t.shape, dtype=torch.bool, device=t.device)
+        norms = channel_norms(t, self.n, dim)
+        kept = torch.topk(norms, k=size - k, largest=True).indices
+        return channel_mask(t, dim, kept)
+
+
+@dataclass(frozen=True)
+class RandomStructured(PruningMethod):
+    """Prune ``amount`` channels along ``dim`` chosen at random (seeded)."""
+
+    amount: Amount = 0.5
+    dim: int = 0
+    seed: int = 0
+
+    name: ClassVar[str] = "random_structured"
+    kind: ClassVar[str] = "structured"
+    summary: ClassVar[str] = "Zero randomly chosen whole rows/channels along dim (a baseline)."
+
+    def __post_init__(self) -> None:
+        validate_amount(self.amount)
+
+    def compute_mask(self, t: torch.Tensor, current: torch.Tensor | None = None) -> torch.Tensor:
+        require_dims(t, 2, self.name)
+        dim = normalise_dim(self.dim, t.dim(), self.name)
+        return restrict_structured(lambda x: self._fresh(x, dim), t, current, dim)
+
+    def _fresh(self, t: torch.Tensor, dim: int) -> torch.Tensor:
+        size = t.shape[dim]
+        k = count_to_prune(self.amount, size)
+        if k == 0:
+            return torch.ones(t.shape, dtype=torch.bool, device=t.device)
+        # torch draws the channel scores on the CPU in the default dtype.
+        prob = torch.rand(size, generator=seeded_generator(self.seed, torch.device("cpu")))
+        threshold = torch.kthvalue(prob, k=k).values
+        return channel_mask(t, dim, (prob > threshold).to(t.device))

@@ -1,0 +1,100 @@
+"""Which parameters of a model can be pruned, by stable qualified name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.modules.conv import _ConvNd
+
+#: Module types whose ``weight`` is pruned by default.
+DEFAULT_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, _ConvNd)
+EMBEDDING_TYPES: tuple[type[nn.Module], ...] = (nn.Embedding, nn.EmbeddingBag)
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """A prunable parameter: where it lives and what it is."""
+
+    name: str
+    module_name: str
+    module_type: str
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    device: torch.device
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def numel(self) -> int:
+        """Number of entries."""
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    @property
+    def is_transposed_conv(self) -> bool:
+        """ConvTranspose weights store ``(in, out, ...)``: rows are inputs."""
+        return self.module_type.startswith("ConvTranspose")
+
+
+def find_targets(
+    model: nn.Module,
+    *,
+    include_bias: bool = False,
+    include_embeddings: bool = False,
+    include_other: bool = False,
+) -> list[TargetInfo]:
+    """List the prunable parameters of ``model`` in definition order.
+
+    Defaults: weights of Linear and Conv1d/2d/3d/ConvTranspose layers. Embedding
+    weights, other parameters with 2+ dimensions and biases are opt-in. A tensor
+    shared under several names (tied weights) appears once, under its first
+    name, with the other names in ``aliases``.
+    """
+    aliases: dict[int, list[str]] = {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        aliases.setdefault(id(param), []).append(name)
+    modules = dict(model.named_modules())
+    found: list[TargetInfo] = []
+    seen: set[int] = set()
+    for name, param in model.named_parameters():
+        module_name, _, attr = name.rpartition(".")
+        module = modules[module_name]
+        if not _wanted(module, attr, param, include_bias, include_embeddings, include_other):
+            continue
+        if id(param) in seen:
+            continue
+        seen.add(id(param))
+        found.append(
+            TargetInfo(
+                name=name,
+                module_name=module_name,
+                module_type=type(module).__name__,
+                shape=tuple(param.shape),
+                dtype=param.dtype,
+                device=param.device,
+                aliases=tuple(a for a in aliases[id(param)] if a != name),
+            )
+        )
+    return found
+
+
+def _wanted(
+    module: nn.Module,
+    attr: str,
+    param: torch.Tensor,
+    include_bias: bool,
+    include_embeddings: bool,
+    include_other: bool,
+) -> bool:
+    if not param.is_floating_point():
+        return False
+    if attr == "bias":
+        return include_bias
+    if attr == "weight" and isinstance(module, DEFAULT_TYPES):
+        return True
+    if isinstance(module, EMBEDDING_TYPES):
+        return include_embeddings
+    return include_other and param.dim() >= 2

@@ -1,0 +1,1 @@
+"""Package data for PruneScope: the digits data set and the demo models' weights."""
