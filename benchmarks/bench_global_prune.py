@@ -123,8 +123,18 @@ def main() -> None:
         figures = {}
         for which in contenders:
             subprocess.run(
-                [sys.executable, __file__, "--child", which, "--params", str(args.params),
-                 "--amount", str(args.amount), "--out", str(out)],
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    which,
+                    "--params",
+                    str(args.params),
+                    "--amount",
+                    str(args.amount),
+                    "--out",
+                    str(out),
+                ],
                 check=True,
             )
             figures[which] = json.loads((out / f"{which}.json").read_text())

@@ -46,5 +46,5 @@ class DiskSpaceError(PruningError, OSError):
     """Not enough free disk space to spill original values."""
 
 
-class JobCancelled(Exception):  # noqa: N818 - reads better at call sites than JobCancelledError
+class JobCancelled(Exception):
     """Raised inside a job when its cancel token was set; the session is unchanged."""

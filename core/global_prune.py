@@ -109,9 +109,7 @@ def _chunks(numel: int) -> range:
     return range(0, numel, CHUNK)
 
 
-def plan_global(
-    layers: list[GlobalLayer], k: int, token: CancelToken
-) -> Job[GlobalPlan]:
+def plan_global(layers: list[GlobalLayer], k: int, token: CancelToken) -> Job[GlobalPlan]:
     """Plan the pruning of the ``k`` smallest remaining magnitudes across ``layers``."""
     plan = GlobalPlan(requested=k)
     reader = _Reader()
@@ -121,8 +119,7 @@ def plan_global(
         budget = k - sum(capped.values())
         cuts = yield from _select(free, budget, reader, token)
         over = [
-            layer for layer in free
-            if layer.cap is not None and cuts[layer.name].pruned > layer.cap
+            layer for layer in free if layer.cap is not None and cuts[layer.name].pruned > layer.cap
         ]
         if not over:
             break

@@ -84,7 +84,9 @@ class GlobalPrune:
 
     @property
     def label(self) -> str:
-        amount = f"{self.amount:.1%}" if isinstance(self.amount, float) else f"{self.amount} weights"
+        amount = (
+            f"{self.amount:.1%}" if isinstance(self.amount, float) else f"{self.amount} weights"
+        )
         return f"Global L1 {amount} over {_targets_label(self.targets)}"
 
     def to_dict(self) -> dict[str, Any]:

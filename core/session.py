@@ -76,6 +76,12 @@ class PruningSession:
     ) -> None:
         self.model = model
         self.example_input = example_input
+        #: How targets were chosen, so a recipe can rebuild the same session.
+        self.target_options = {
+            "include_bias": include_bias,
+            "include_embeddings": include_embeddings,
+            "include_other": include_other,
+        }
         found = find_targets(
             model,
             include_bias=include_bias,
@@ -389,7 +395,7 @@ class PruningSession:
             layer.floor = layer.mask
             self._vault.forget(layer.info.name)
         yield Progress(1.0, "made pruning permanent")
-        self._committed = self.operations + [op]
+        self._committed = [*self.operations, op]
         self.history.clear()
         self._notify(tuple(op.targets))
         return Entry(op, {}, {})

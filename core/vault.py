@@ -116,7 +116,9 @@ class ValueVault:
         spill_dir: where to create that folder (default: the system temp dir).
     """
 
-    def __init__(self, spill: bool = False, spill_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, spill: bool = False, spill_dir: str | os.PathLike[str] | None = None
+    ) -> None:
         self._records: dict[str, _Record] = {}
         self._folder: Path | None = None
         self._file: _SpillFile | None = None

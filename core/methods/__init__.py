@@ -39,7 +39,9 @@ def make_method(name: str, **params: Any) -> PruningMethod:
     try:
         cls = METHODS[name]
     except KeyError:
-        raise PruningError(f"unknown pruning method {name!r}; known: {', '.join(METHODS)}") from None
+        raise PruningError(
+            f"unknown pruning method {name!r}; known: {', '.join(METHODS)}"
+        ) from None
     if cls is CustomMask and "mask_bits" in params:
         from core.masks import PackedMask
 

@@ -40,7 +40,9 @@ class NMSparsity(PruningMethod):
 
     def __post_init__(self) -> None:
         if not (isinstance(self.m, int) and isinstance(self.n, int) and 0 <= self.n <= self.m):
-            raise UnsupportedParameterError(f"N:M needs integers 0 <= N <= M, got {self.n}:{self.m}")
+            raise UnsupportedParameterError(
+                f"N:M needs integers 0 <= N <= M, got {self.n}:{self.m}"
+            )
         if self.m < 1:
             raise UnsupportedParameterError("N:M needs M >= 1")
 
@@ -106,7 +108,9 @@ class BlockSparsity(PruningMethod):
         scores = (blocks.sum(dim=(1, 3)) if self.n == 1 else blocks.pow(2).sum(dim=(1, 3))).view(-1)
         live = torch.ones_like(scores, dtype=torch.bool)
         if current is not None:
-            kept = F.pad(as_matrix(current).float(), (0, grid[1] * bc - cols, 0, grid[0] * br - rows))
+            kept = F.pad(
+                as_matrix(current).float(), (0, grid[1] * bc - cols, 0, grid[0] * br - rows)
+            )
             live = kept.reshape(grid[0], br, grid[1], bc).sum(dim=(1, 3)).view(-1) > 0
         k = count_to_prune(self.amount, int(live.sum()))
         block_keep = live.clone()

@@ -55,8 +55,12 @@ class MagnitudeThreshold(PruningMethod):
     uses_amount: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.value, int | float) and math.isfinite(self.value) and self.value >= 0):
-            raise UnsupportedParameterError(f"threshold must be a finite number >= 0, got {self.value!r}")
+        if not (
+            isinstance(self.value, int | float) and math.isfinite(self.value) and self.value >= 0
+        ):
+            raise UnsupportedParameterError(
+                f"threshold must be a finite number >= 0, got {self.value!r}"
+            )
 
     def describe(self) -> str:
         return f"threshold |w| <= {self.value:.4g}"
@@ -116,7 +120,9 @@ class CustomMask(PruningMethod):
                 raise InvalidMaskError(f"a custom mask must be boolean, got numpy {mask.dtype}")
             mask = torch.from_numpy(np.ascontiguousarray(mask))
         if not isinstance(mask, torch.Tensor):
-            raise InvalidMaskError(f"a custom mask must be a tensor or array, got {type(mask).__name__}")
+            raise InvalidMaskError(
+                f"a custom mask must be a tensor or array, got {type(mask).__name__}"
+            )
         if mask.dtype != torch.bool:
             raise InvalidMaskError(f"a custom mask must be boolean, got {mask.dtype}")
         object.__setattr__(self, "mask", mask.detach())
@@ -128,7 +134,10 @@ class CustomMask(PruningMethod):
         from core.masks import PackedMask  # local: keeps the method module light
 
         packed = PackedMask.from_bool(self.mask)
-        return {"mask_shape": list(packed.shape), "mask_bits": base64.b64encode(packed.bits).decode()}
+        return {
+            "mask_shape": list(packed.shape),
+            "mask_bits": base64.b64encode(packed.bits).decode(),
+        }
 
     def with_amount(self, amount: float | int) -> PruningMethod:
         return self

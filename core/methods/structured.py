@@ -50,9 +50,7 @@ class LnStructured(PruningMethod):
 
     name: ClassVar[str] = "ln_structured"
     kind: ClassVar[str] = "structured"
-    summary: ClassVar[str] = (
-        "Zero whole rows/channels along dim, those with the smallest Ln norm."
-    )
+    summary: ClassVar[str] = "Zero whole rows/channels along dim, those with the smallest Ln norm."
 
     def __post_init__(self) -> None:
         validate_amount(self.amount)

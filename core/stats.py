@@ -1,0 +1,224 @@
+"""Statistics of a pruned model: counts, sparsity, structure, FLOPs, bytes.
+
+Sparsity comes from the masks; exact zeros in the values are counted
+separately (a weight can be zero without being pruned). Structured sparsity
+counts fully pruned rows (dim 0: output channels/neurons), columns (dim 1:
+input channels) and, for convolutions, fully pruned kernels, as Distiller's
+summary does. FLOPs come from ``torch.utils.flop_counter`` (2 per
+multiply-add) for the session's example input; a layer's effective FLOPs are
+its dense FLOPs times the fraction of its weights kept (what a sparse kernel
+would execute). Sizes: dense = every parameter and buffer at its dtype;
+sparse = kept values plus a 1-bit-per-weight mask for pruned layers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from core.jobs import NEVER_CANCELLED, CancelToken, Job, Progress
+from core.session import PruningSession
+from core.tensors import flat_numpy
+from core.vault import CHUNK
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """Statistics of one prunable parameter."""
+
+    name: str
+    module_type: str
+    shape: tuple[int, ...]
+    params: int
+    kept: int
+    zeros: int  # exact zeros in the current values, pruned or not
+    rows: int
+    zero_rows: int
+    cols: int
+    zero_cols: int
+    kernels: int
+    zero_kernels: int
+    flops_dense: int | None
+    flops_effective: int | None
+    bytes_dense: int
+    bytes_sparse: int
+
+    @property
+    def pruned(self) -> int:
+        """Entries pruned by the mask."""
+        return self.params - self.kept
+
+    @property
+    def sparsity(self) -> float:
+        """Fraction pruned (from the mask)."""
+        return self.pruned / self.params if self.params else 0.0
+
+    @property
+    def nonzeros(self) -> int:
+        """Entries whose current value is not exactly zero."""
+        return self.params - self.zeros
+
+    @property
+    def row_sparsity(self) -> float:
+        """Fraction of fully pruned rows / output channels."""
+        return self.zero_rows / self.rows if self.rows else 0.0
+
+    @property
+    def col_sparsity(self) -> float:
+        """Fraction of fully pruned columns / input channels."""
+        return self.zero_cols / self.cols if self.cols else 0.0
+
+
+@dataclass(frozen=True)
+class ModelStats:
+    """Whole-model statistics plus one :class:`LayerStats` per prunable parameter."""
+
+    layers: tuple[LayerStats, ...]
+    total_params: int  # every parameter of the model, prunable or not
+    bytes_dense: int
+    bytes_sparse: int
+    flops_dense: int | None
+    flops_effective: int | None
+
+    @property
+    def prunable_params(self) -> int:
+        """Entries of the prunable parameters."""
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def pruned(self) -> int:
+        """Entries pruned by the masks."""
+        return sum(layer.pruned for layer in self.layers)
+
+    @property
+    def nonzeros(self) -> int:
+        """Parameters whose value is not exactly zero (prunable ones counted exactly,
+        the rest assumed non-zero)."""
+        return self.total_params - sum(layer.zeros for layer in self.layers)
+
+    @property
+    def sparsity(self) -> float:
+        """Pruned fraction of the prunable parameters."""
+        return self.pruned / self.prunable_params if self.prunable_params else 0.0
+
+    @property
+    def model_sparsity(self) -> float:
+        """Pruned fraction of all parameters."""
+        return self.pruned / self.total_params if self.total_params else 0.0
+
+    @property
+    def compression(self) -> float:
+        """Dense bytes over sparse bytes (e.g. 7.6 for 7.6x)."""
+        return self.bytes_dense / self.bytes_sparse if self.bytes_sparse else math.inf
+
+
+def layer_flops(session: PruningSession) -> dict[str, int] | None:
+    """Dense FLOPs of each module (by qualified name) for the example input."""
+    if session.example_input is None:
+        return None
+    model = session.model
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(session.example_input)
+    root = type(model).__name__
+    flops: dict[str, int] = {}
+    for key, ops in counter.get_flop_counts().items():
+        if key.startswith(root + "."):
+            flops[key[len(root) + 1 :]] = int(sum(ops.values()))
+        elif key == root:
+            flops[""] = int(sum(ops.values()))
+    return flops
+
+
+def stats_job(session: PruningSession, token: CancelToken = NEVER_CANCELLED) -> Job[ModelStats]:
+    """A job computing :class:`ModelStats` for the session's current state."""
+    flops = layer_flops(session)
+    layers: list[LayerStats] = []
+    for i, name in enumerate(session.names):
+        token.check()
+        layers.append(_layer_stats(session, name, flops))
+        yield Progress((i + 1) / len(session.names), f"measured {name}")
+    model = session.model
+    tensors = [*model.parameters(), *model.buffers()]
+    bytes_dense = sum(t.numel() * t.element_size() for t in tensors)
+    bytes_sparse = bytes_dense - sum(layer.bytes_dense - layer.bytes_sparse for layer in layers)
+    flops_dense = flops_effective = None
+    if flops is not None:
+        flops_dense = flops.get("", 0)
+        saved = sum(
+            layer.flops_dense - layer.flops_effective for layer in layers if layer.flops_dense
+        )
+        flops_effective = flops_dense - saved
+    return ModelStats(
+        layers=tuple(layers),
+        total_params=sum(p.numel() for p in model.parameters()),
+        bytes_dense=bytes_dense,
+        bytes_sparse=bytes_sparse,
+        flops_dense=flops_dense,
+        flops_effective=flops_effective,
+    )
+
+
+def _layer_stats(session: PruningSession, name: str, flops: dict[str, int] | None) -> LayerStats:
+    info = session.info(name)
+    packed = session.packed_mask(name)
+    weights = session.effective(name)
+    numel = weights.numel()
+    kept = numel if packed is None else packed.kept
+    itemsize = weights.element_size()
+    shape = info.shape
+    rows = shape[0] if shape else 0
+    cols = shape[1] if len(shape) >= 2 else 0
+    kernels = rows * cols if len(shape) >= 3 else 0
+    zero_rows = zero_cols = zero_kernels = 0
+    if packed is not None and len(shape) >= 2:
+        mask = torch.from_numpy(packed.to_numpy())
+        zero_rows = int((~mask.reshape(rows, -1).any(dim=1)).sum())
+        zero_cols = int((~mask.transpose(0, 1).reshape(cols, -1).any(dim=1)).sum())
+        if kernels:
+            zero_kernels = int((~mask.reshape(rows, cols, -1).any(dim=2)).sum())
+    flops_dense = flops_effective = None
+    if flops is not None:
+        modules = [info.module_name, *(alias.rpartition(".")[0] for alias in info.aliases)]
+        flops_dense = sum(flops.get(module, 0) for module in modules)
+        flops_effective = round(flops_dense * kept / numel) if numel else 0
+    bytes_dense = numel * itemsize
+    bytes_sparse = bytes_dense if packed is None else kept * itemsize + packed.nbytes
+    return LayerStats(
+        name=name,
+        module_type=info.module_type,
+        shape=shape,
+        params=numel,
+        kept=kept,
+        zeros=_count_zeros(weights),
+        rows=rows,
+        zero_rows=zero_rows,
+        cols=cols,
+        zero_cols=zero_cols,
+        kernels=kernels,
+        zero_kernels=zero_kernels,
+        flops_dense=flops_dense,
+        flops_effective=flops_effective,
+        bytes_dense=bytes_dense,
+        bytes_sparse=bytes_sparse,
+    )
+
+
+def _count_zeros(weights: torch.Tensor) -> int:
+    if weights.device.type != "cpu" or not weights.is_contiguous():
+        return int(weights.numel() - torch.count_nonzero(weights))
+    if weights.dtype == torch.bfloat16:
+        # +0.0 and -0.0 are the bit patterns 0x0000 and 0x8000.
+        bits = flat_numpy(weights)
+        return sum(
+            int(np.count_nonzero((bits[s : s + CHUNK] & 0x7FFF) == 0))
+            for s in range(0, bits.size, CHUNK)
+        )
+    flat = flat_numpy(weights)
+    return sum(
+        int(flat[s : s + CHUNK].size - np.count_nonzero(flat[s : s + CHUNK]))
+        for s in range(0, flat.size, CHUNK)
+    )
