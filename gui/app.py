@@ -9,10 +9,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from torch import nn
 
 APP_NAME = "PruneScope"
 DEFAULT_SCREENSHOT_DELAY_MS = 300
@@ -22,6 +18,17 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[st
     parser = argparse.ArgumentParser(
         prog="prunescope",
         description="PruneScope: prune a PyTorch model and look at what changed.",
+    )
+    parser.add_argument(
+        "model",
+        nargs="?",
+        type=Path,
+        help="a model saved with torch.save(model) to open (asks first: unpickling runs code)",
+    )
+    parser.add_argument(
+        "--demo",
+        default="cnn",
+        help="built-in demo to open when no model file is given (cnn, mlp, resnet18)",
     )
     parser.add_argument(
         "--screenshot",
@@ -36,62 +43,12 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[st
         type=int,
         help="quit after MS milliseconds of running the event loop",
     )
+    parser.add_argument("--print-ready", action="store_true", help=argparse.SUPPRESS)
     # Unknown options (e.g. Qt's own -platform, -style) are handed to QApplication.
     args, rest = parser.parse_known_args(argv)
     if args.quit_after is not None and args.quit_after < 0:
         parser.error("--quit-after must be >= 0")
     return args, rest
-
-
-def _fallback_model() -> nn.Module:
-    """A tiny CNN built in code, used when no demo model is available."""
-    import torch
-    from torch import nn
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        return nn.Sequential(
-            nn.Conv2d(1, 8, kernel_size=3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(8, 16, kernel_size=3, padding=1),
-            nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Linear(16, 10),
-        )
-
-
-def _load_default_model() -> tuple[nn.Module, str]:
-    """The model the window opens on: the shipped demo, else a tiny built-in CNN.
-
-    Uses ``core.demos.load_demo`` (or ``load_demo_model``), called with no
-    arguments. Its result may be a module, an object with a ``model`` attribute
-    (such as ``core.demos.DemoModel``) or a tuple whose first module element is
-    the model. Only the *absence* of the demo code leads to the fallback: errors
-    raised while loading a present demo propagate.
-    """
-    from torch import nn
-
-    try:
-        import core.demos as demos
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("core", "core.demos"):
-            raise
-        return _fallback_model(), "built-in tiny CNN"
-
-    loader = getattr(demos, "load_demo", None) or getattr(demos, "load_demo_model", None)
-    if loader is None:
-        return _fallback_model(), "built-in tiny CNN"
-    result = loader()
-    label = f"demo {getattr(result, 'name', '')}".strip()
-    if isinstance(result, nn.Module):
-        return result, label
-    if isinstance(getattr(result, "model", None), nn.Module):
-        return result.model, label
-    for item in result if isinstance(result, tuple) else ():
-        if isinstance(item, nn.Module):
-            return item, label
-    raise TypeError(f"{loader.__qualname__}() returned no torch.nn.Module: {type(result)!r}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,9 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     QApplication.setOrganizationName(APP_NAME)
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME, *qt_args])
 
-    model, model_name = _load_default_model()
-    window = MainWindow(model, model_name=model_name)
+    window = MainWindow()
     window.show()
+    if args.model is None or not window.open_model_file(str(args.model)):
+        window.open_demo(args.demo)
+    if args.print_ready:  # for benchmarks/bench_startup.py: the first frame is painted
+        QTimer.singleShot(0, lambda: print("ready", flush=True))
 
     quit_after = args.quit_after
     if args.screenshot is not None and quit_after is None:

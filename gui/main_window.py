@@ -1,84 +1,451 @@
-"""The main window: for now, a table of the model's parameters."""
+"""The main window: model tree, layer views, pruning controls, history, statistics.
+
+It wires widgets to the :class:`~gui.controller.SessionController`: widgets
+send commands to the controller, the controller's signals tell widgets what
+changed. Nothing here touches a tensor that a worker is writing: while the
+controller is busy, the layer views show "working" and wait for the result.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import QHeaderView, QMainWindow, QTreeView, QWidget
+import torch
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
-if TYPE_CHECKING:
-    from torch import nn
+from core.demos import DEMO_NAMES
+from core.methods import CustomMask
+from core.model_io import MODEL_SUFFIXES, load_whole_model, save_pruned
+from core.operations import LayerPrune
+from core.stats import ModelStats
+from gui.controller import LoadedModel, SessionController, load_builtin_demo
+from gui.global_panel import GlobalPanel
+from gui.histogram import MagnitudeHistogram
+from gui.history_view import HistoryView
+from gui.layer_controls import LayerControls
+from gui.layer_views import LayerViews
+from gui.model_tree import ModelTreeView
+from gui.pattern_lab import PatternLab
+from gui.stats_panel import StatsPanel
 
-COLUMNS = ("Parameter", "Shape", "Count")
-
-
-def _format_shape(shape: tuple[int, ...]) -> str:
-    return " × ".join(str(d) for d in shape) if shape else "scalar"
+MAX_RECENT = 8
 
 
 class MainWindow(QMainWindow):
-    """Top-level window listing ``model.named_parameters()`` with shape and size."""
+    """PruneScope's main window (see module docstring)."""
 
-    def __init__(
-        self,
-        model: nn.Module | None = None,
-        model_name: str = "",
-        parent: QWidget | None = None,
-    ) -> None:
-        super().__init__(parent)
+    def __init__(self, controller: SessionController | None = None) -> None:
+        super().__init__()
         self.setWindowTitle("PruneScope")
-        self.resize(900, 600)
+        self.setAcceptDrops(True)
+        self.resize(1440, 900)
+        self.controller = controller or SessionController(self)
+        self.settings = QSettings()
+        self._current: str = ""  # parameter shown in the layer views
+        self._build_widgets()
+        self._build_docks()
+        self._build_menus()
+        self._build_status_bar()
+        self._connect()
+        self._restore_settings()
 
-        self._parameters = QStandardItemModel(0, len(COLUMNS), self)
-        self._parameters.setHorizontalHeaderLabels(list(COLUMNS))
+    # -- construction ---------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.tree = ModelTreeView(self)
+        self.layer_views = LayerViews(self)
+        self.histogram = MagnitudeHistogram(self)
+        self.stats_panel = StatsPanel(self)
+        self.pattern_lab = PatternLab(self)
+        self.layer_controls = LayerControls(self.controller)
+        self.global_panel = GlobalPanel(self.controller)
+        self.history_view = HistoryView(self)
+        self.layer_title = QLabel("Select a layer in the model tree", self)
+        self.layer_title.setObjectName("layerTitle")
+        self.layer_title.setStyleSheet("font-weight: 600; font-size: 13pt; padding: 4px 2px;")
+        layer_page = QWidget(self)
+        layout = QVBoxLayout(layer_page)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.layer_title)
+        layout.addWidget(self.layer_views, 3)
+        layout.addWidget(self.histogram, 1)
+        self.tabs = QTabWidget(self)
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(layer_page, "Layer")
+        self.tabs.addTab(self.stats_panel, "Statistics")
+        self.tabs.addTab(self.pattern_lab, "Pattern lab")
+        self.setCentralWidget(self.tabs)
 
-        self._tree = QTreeView(self)
-        self._tree.setObjectName("parameterTree")
-        self._tree.setModel(self._parameters)
-        self._tree.setRootIsDecorated(False)
-        self._tree.setUniformRowHeights(True)
-        self._tree.setAlternatingRowColors(True)
-        self._tree.setEditTriggers(QTreeView.EditTrigger.NoEditTriggers)
-        header = self._tree.header()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in range(1, len(COLUMNS)):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        self.setCentralWidget(self._tree)
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.replace(" ", "") + "Dock")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
 
-        if model is not None:
-            self.set_model(model, model_name)
+    def _build_docks(self) -> None:
+        self.tree_dock = self._dock("Model", self.tree, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.history_dock = self._dock(
+            "History", self.history_view, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        prune_tabs = QTabWidget(self)
+        prune_tabs.addTab(self.layer_controls, "Selected layers")
+        prune_tabs.addTab(self.global_panel, "Global")
+        self.prune_tabs = prune_tabs
+        self.controls_dock = self._dock("Prune", prune_tabs, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.resizeDocks([self.tree_dock, self.controls_dock], [430, 380], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.tree_dock, self.history_dock], [600, 220], Qt.Orientation.Vertical)
 
-    @property
-    def parameter_tree(self) -> QTreeView:
-        return self._tree
+    def _action(self, text: str, slot: object, shortcut: object = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.triggered.connect(slot)
+        return action
 
-    @property
-    def parameter_model(self) -> QStandardItemModel:
-        return self._parameters
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(
+            self._action(
+                "&Open model…",
+                self.open_model_dialog,
+                QKeySequence.StandardKey.Open,
+                "Open a whole model saved with torch.save(model)",
+            )
+        )
+        demos = file_menu.addMenu("Open &demo")
+        for name in DEMO_NAMES:
+            demos.addAction(self._action(name, lambda _=False, n=name: self.open_demo(n)))
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        file_menu.addSeparator()
+        self.save_action = self._action(
+            "&Save pruned model…",
+            self.save_dialog,
+            QKeySequence.StandardKey.Save,
+            "Write the pruned weights as a plain state_dict plus the recipe",
+        )
+        file_menu.addAction(self.save_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
 
-    def set_model(self, model: nn.Module, model_name: str = "") -> None:
-        """Show ``model``'s parameters, one row each, replacing what was shown."""
-        self._parameters.removeRows(0, self._parameters.rowCount())
-        total = 0
-        for name, param in model.named_parameters():
-            count = param.numel()
-            total += count
-            shape = tuple(param.shape)
-            row = [
-                QStandardItem(name),
-                QStandardItem(_format_shape(shape)),
-                QStandardItem(f"{count:,}"),
-            ]
-            row[1].setData(shape, Qt.ItemDataRole.UserRole)
-            row[2].setData(count, Qt.ItemDataRole.UserRole)
-            row[2].setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            for item in row:
-                item.setEditable(False)
-            self._parameters.appendRow(row)
+        edit = bar.addMenu("&Edit")
+        self.undo_action = self._action("&Undo", self.controller.undo, QKeySequence.StandardKey.Undo)
+        self.redo_action = self._action("&Redo", self.controller.redo, QKeySequence.StandardKey.Redo)
+        edit.addAction(self.undo_action)
+        edit.addAction(self.redo_action)
+        edit.addSeparator()
+        edit.addAction(
+            self._action("Reset &all layers", self.controller.reset_all, tip="Undoable")
+        )
 
-        label = f"{model_name}: " if model_name else ""
-        rows = self._parameters.rowCount()
-        self.statusBar().showMessage(f"{label}{rows} parameter tensors, {total:,} weights")
+        view = bar.addMenu("&View")
+        for dock in (self.tree_dock, self.history_dock, self.controls_dock):
+            view.addAction(dock.toggleViewAction())
+        view.addSeparator()
+        presentation = self._action(
+            "&Presentation mode (pattern lab)",
+            lambda checked: self.pattern_lab.set_presentation(checked),
+            "F11",
+        )
+        presentation.setCheckable(True)
+        view.addAction(presentation)
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self._action("&About PruneScope", self._about))
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self.accuracy_label = QLabel(self)
+        self.sparsity_label = QLabel(self)
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 1000)
+        self.progress.setMaximumWidth(220)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setToolTip("Stop the running job; the model is left as it was")
+        self.cancel_button.clicked.connect(self.controller.cancel)
+        self.cancel_button.hide()
+        status.addPermanentWidget(self.progress)
+        status.addPermanentWidget(self.cancel_button)
+        status.addPermanentWidget(self.sparsity_label)
+        status.addPermanentWidget(self.accuracy_label)
+        # Only jobs that run longer than this show the progress bar (no flicker).
+        self._progress_delay = QTimer(self)
+        self._progress_delay.setSingleShot(True)
+        self._progress_delay.setInterval(250)
+        self._progress_delay.timeout.connect(self._show_progress)
+
+    def _connect(self) -> None:
+        c = self.controller
+        c.model_loaded.connect(self._on_model_loaded)
+        c.masks_changed.connect(self._on_masks_changed)
+        c.history_changed.connect(self._on_history_changed)
+        c.busy_changed.connect(self._on_busy)
+        c.mutating_changed.connect(lambda mutating: self.layer_views.busy(mutating))
+        c.stats_ready.connect(self._on_stats)
+        c.accuracy_ready.connect(self._on_accuracy)
+        c.preview_ready.connect(self._on_preview)
+        c.layer_ready.connect(self._on_layer_ready)
+        c.error.connect(self.show_error)
+        c.runner.progress.connect(self._on_progress)
+        c.runner.cancelled.connect(lambda label: self.statusBar().showMessage(f"{label}: cancelled", 4000))
+        self.tree.selection_changed.connect(self._on_selection)
+        self.history_view.step_requested.connect(c.goto)
+        self.layer_views.paint_stroke_finished.connect(self._on_paint)
+        self.global_panel.planned.connect(self.stats_panel.show_planned)
+
+    # -- loading and saving -----------------------------------------------------------
+    def open_demo(self, name: str) -> None:
+        """Open one of the built-in demo models."""
+        self._load(load_builtin_demo(name))
+
+    def open_model_dialog(self) -> None:
+        """Ask for a whole-model file and open it (after a trust confirmation)."""
+        start = self.settings.value("last_dir", str(Path.home()))
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open model", str(start), "PyTorch models (*.pt *.pth *.bin);;All files (*)"
+        )
+        if path:
+            self.open_model_file(path)
+
+    def open_model_file(self, path: str, confirm: bool = True) -> bool:
+        """Open a file saved with ``torch.save(model)``; asks first since unpickling runs code."""
+        if confirm and not self._trust(path):
+            return False
+        try:
+            model = load_whole_model(path)
+        except Exception as exc:
+            self.show_error(str(exc), "")
+            return False
+        self.settings.setValue("last_dir", str(Path(path).parent))
+        self._remember_recent(path)
+        self._load(LoadedModel(model, Path(path).name, source=path))
+        return True
+
+    def _trust(self, path: str) -> bool:
+        answer = QMessageBox.warning(
+            self,
+            "Open a pickled model?",
+            f"Opening {Path(path).name} unpickles it, which can run any code the file "
+            "contains.\n\nOnly open files you created or trust.",
+            QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Open
+
+    def save_dialog(self) -> None:
+        """Ask where to save the pruned model and its recipe."""
+        if self.controller.session is None:
+            return
+        start = Path(str(self.settings.value("last_dir", str(Path.home()))))
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Save pruned model",
+            str(start / "pruned.safetensors"),
+            "safetensors (*.safetensors);;PyTorch state_dict (*.pt *.pth)",
+        )
+        if path:
+            self.save_to(path)
+
+    def save_to(self, path: str) -> bool:
+        """Save the pruned state_dict and recipe (``.safetensors`` or ``.pt``)."""
+        session = self.controller.session
+        if session is None or self.controller.busy:
+            return False
+        try:
+            checkpoint, recipe = save_pruned(session, path)
+        except Exception as exc:
+            self.show_error(f"Could not save {Path(path).name}: {exc}", "")
+            return False
+        self.statusBar().showMessage(f"Saved {checkpoint.name} and {recipe.name}", 6000)
+        return True
+
+    def _load(self, loaded: LoadedModel) -> None:
+        if self.controller.busy:
+            self.show_error("Wait for the running job to finish (or cancel it) first.", "")
+            return
+        self.controller.load(loaded)
+        self.setWindowTitle(f"PruneScope — {loaded.name}")
+
+    def _remember_recent(self, path: str) -> None:
+        recent = [p for p in self._recent() if p != path]
+        self.settings.setValue("recent", [path, *recent][:MAX_RECENT])
+        self._fill_recent_menu()
+
+    def _recent(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self._recent():
+            self.recent_menu.addAction(
+                self._action(path, lambda _=False, p=path: self.open_model_file(p))
+            )
+        self.recent_menu.setEnabled(bool(self._recent()))
+
+    # -- drag and drop ----------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        urls = event.mimeData().urls()
+        if urls and all(Path(u.toLocalFile()).suffix in MODEL_SUFFIXES for u in urls[:1]):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        urls = event.mimeData().urls()
+        if urls:
+            event.acceptProposedAction()
+            self.open_model_file(urls[0].toLocalFile())
+
+    # -- reactions ----------------------------------------------------------------------
+    def _on_model_loaded(self) -> None:
+        session = self.controller.session
+        self.tree.set_session(session)
+        self.history_view.set_history(session.history if session else None)
+        self._current = ""
+        if session is not None and session.names:
+            self.tree.select_param(session.names[0])
+
+    def _on_selection(self, names: tuple[str, ...]) -> None:
+        self.layer_controls.set_targets(names)
+        self.global_panel.set_targets(names)
+        self._current = names[0] if names else ""
+        self._show_current()
+
+    def _show_current(self) -> None:
+        if self.controller.session is not None and self._current:
+            self.controller.fetch_layer(self._current)
+
+    def _on_layer_ready(
+        self, name: str, original: torch.Tensor, mask: torch.Tensor, effective: torch.Tensor
+    ) -> None:
+        session = self.controller.session
+        if session is None or name != self._current:
+            return
+        info = session.info(name)
+        shape = " × ".join(map(str, info.shape))
+        pruned = session.sparsity(name)
+        self.layer_title.setText(f"{name}  ·  {info.module_type}  ·  {shape}  ·  {pruned:.1%} pruned")
+        self.layer_views.show_layer(original, mask, effective)
+        self.histogram.show(original, mask)
+
+    def _on_masks_changed(self, names: tuple[str, ...]) -> None:
+        self.tree.model.refresh(names)
+        if self._current in names:
+            self._show_current()
+
+    def _on_history_changed(self) -> None:
+        session = self.controller.session
+        self.history_view.refresh()
+        self.undo_action.setEnabled(bool(session and session.history.can_undo()))
+        self.redo_action.setEnabled(bool(session and session.history.can_redo()))
+        if session is not None:
+            entries = session.history.entries
+            cursor = session.history.cursor
+            self.undo_action.setText(f"&Undo {entries[cursor - 1].label}" if cursor else "&Undo")
+            redo = entries[cursor].label if cursor < len(entries) else ""
+            self.redo_action.setText(f"&Redo {redo}" if redo else "&Redo")
+
+    def _on_busy(self, busy: bool) -> None:
+        if busy:
+            self._progress_delay.start()
+        else:
+            self._progress_delay.stop()
+            self.progress.hide()
+            self.cancel_button.hide()
+            self.statusBar().clearMessage()
+
+    def _show_progress(self) -> None:
+        if self.controller.busy:
+            self.progress.show()
+            self.cancel_button.show()
+
+    def _on_progress(self, fraction: float, message: str) -> None:
+        self.progress.setValue(int(fraction * 1000))
+        label = self.controller.runner.label
+        self.statusBar().showMessage(f"{label}: {message}" if label else message)
+
+    def _on_stats(self, stats: ModelStats) -> None:
+        self.stats_panel.show_stats(stats)
+        self.sparsity_label.setText(
+            f"Sparsity {stats.sparsity:.1%}  ·  {stats.compression:.2f}x smaller"
+        )
+
+    def _on_accuracy(self, accuracy: float) -> None:
+        if accuracy != accuracy:  # NaN: no evaluation data for this model
+            self.accuracy_label.setText("Accuracy: n/a (no data)")
+        else:
+            self.accuracy_label.setText(f"Test accuracy {accuracy:.1%}")
+
+    def _on_preview(self, masks: dict) -> None:
+        if self._current in masks:
+            mask = masks[self._current]
+            session = self.controller.session
+            assert session is not None
+            shape = session.info(self._current).shape
+            full = torch.ones(shape, dtype=torch.bool) if mask is None else mask.to_bool()
+            self.layer_views.show_preview_mask(full)
+
+    def _on_paint(self, cells: list[tuple[int, int]], keep: bool) -> None:
+        session = self.controller.session
+        name = self._current
+        if session is None or not name or not cells:
+            return
+        mask = session.mask(name)
+        index = self.layer_views.flat_indices(mask.shape, cells)
+        new = mask.clone()
+        new.view(-1)[index] = keep
+        if torch.equal(new, mask):
+            return
+        verb = "Restore" if keep else "Prune"
+        self.controller.apply(LayerPrune((name,), CustomMask(new), "set"))
+        self.statusBar().showMessage(f"{verb} {len(cells)} weight(s) of {name}", 3000)
+
+    def show_error(self, message: str, details: str) -> None:
+        """A readable error dialog; the traceback goes into 'Show Details'."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "PruneScope", message, parent=self)
+        if details:
+            box.setDetailedText(details)
+        box.setObjectName("errorDialog")
+        box.open()
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About PruneScope",
+            "PruneScope: see and do neural-network pruning.\n\n"
+            "Masks, originals, undo, recipes and statistics come from a Qt-free engine; "
+            "every long job runs in a worker and can be cancelled.",
+        )
+
+    # -- settings -------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window_state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        self._fill_recent_menu()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        if self.controller.busy:
+            self.controller.cancel()
+        super().closeEvent(event)

@@ -1,0 +1,281 @@
+"""The GUI's single point of contact with the engine.
+
+:class:`SessionController` owns the :class:`~core.session.PruningSession` and a
+:class:`~gui.jobs.JobRunner`. Widgets read the session when told something
+changed and send commands here; every command that can take long runs as a
+core job in a worker, during which the session belongs to that worker
+(``busy`` is True and views show it). Results are swapped in on the GUI thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from PySide6.QtCore import QObject, Signal
+from torch import nn
+
+from core.demos import DigitsData, evaluate_accuracy, load_digits
+from core.jobs import CancelToken, Job, Progress
+from core.operations import GlobalPrune, LayerPrune, MakePermanent, Operation, Reset
+from core.session import PruningSession
+from core.stats import ModelStats, stats_job
+from gui.jobs import JobRunner
+
+
+@dataclass
+class LoadedModel:
+    """What the window is showing: a model, its name, and optional demo data."""
+
+    model: nn.Module
+    name: str
+    example_input: torch.Tensor | None = None
+    data: DigitsData | None = None
+    source: str = ""  # file path, or "" for a built-in demo
+
+
+class SessionController(QObject):
+    """Commands for the window, signals back (see module docstring).
+
+    Signals:
+        model_loaded(): a new model/session replaced the old one.
+        masks_changed(names): masks (and weights) of these parameters changed.
+        history_changed(): the undo history changed.
+        busy_changed(busy): a job started or finished.
+        mutating_changed(mutating): a job that changes weights started or finished
+            (views of layers should show "working" meanwhile).
+        stats_ready(stats): fresh :class:`ModelStats`.
+        accuracy_ready(accuracy): test accuracy (NaN when there is no data).
+        preview_ready(masks): masks a layer operation would produce (not applied).
+        plan_ready(plan): a global pruning plan (not applied).
+        layer_ready(name, original, mask, effective): copies of one layer's three views.
+        error(message, details): something failed; show it to the user.
+    """
+
+    model_loaded = Signal()
+    masks_changed = Signal(tuple)
+    history_changed = Signal()
+    busy_changed = Signal(bool)
+    mutating_changed = Signal(bool)
+    stats_ready = Signal(object)
+    accuracy_ready = Signal(float)
+    preview_ready = Signal(object)
+    plan_ready = Signal(object)
+    layer_ready = Signal(str, object, object, object)
+    error = Signal(str, str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.runner = JobRunner(self)
+        self.runner.failed.connect(
+            lambda _label, message, details: self.error.emit(message, details)
+        )
+        self.runner.started.connect(lambda _label: self.busy_changed.emit(True))
+        self.runner.finished.connect(self._next)
+        self.loaded: LoadedModel | None = None
+        self.session: PruningSession | None = None
+        # Work asked for while a job runs: commands in order, the latest preview/refresh.
+        self._commands: list[Callable[[], None]] = []
+        self._latest: dict[str, Callable[[], None]] = {}
+
+    # -- model ------------------------------------------------------------------
+    def load(self, loaded: LoadedModel) -> None:
+        """Replace the current model with ``loaded`` (closing the old session)."""
+        if self.runner.busy:
+            raise RuntimeError("a job is running; wait or cancel it first")
+        self._commands.clear()
+        self._latest.clear()
+        if self.session is not None:
+            self.session.close()
+        self.loaded = loaded
+        self.session = PruningSession(loaded.model, example_input=loaded.example_input)
+        self.model_loaded.emit()
+        self.history_changed.emit()
+        self.refresh()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a worker currently owns the session."""
+        return self.runner.busy
+
+    @property
+    def queued(self) -> int:
+        """Number of commands waiting for the running job to finish."""
+        return len(self._commands)
+
+    # -- commands -----------------------------------------------------------------
+    def apply(self, op: Operation) -> bool:
+        """Apply an operation in a worker; False if busy."""
+        session = self._require_session()
+        return self._mutate(op.label, lambda token: session.apply_job(op, token))
+
+    def undo(self) -> bool:
+        """Undo the last operation in a worker."""
+        session = self._require_session()
+        if not session.history.can_undo():
+            return False
+        return self._mutate("Undo", session.undo_job)
+
+    def redo(self) -> bool:
+        """Redo the last undone operation in a worker."""
+        session = self._require_session()
+        if not session.history.can_redo():
+            return False
+        return self._mutate("Redo", session.redo_job)
+
+    def goto(self, cursor: int) -> bool:
+        """Undo/redo until ``cursor`` history entries are applied, in one worker job."""
+        session = self._require_session()
+
+        def job(token: CancelToken) -> Job[None]:
+            while session.history.cursor > cursor:
+                token.check()
+                yield from session.undo_job(token)
+            while session.history.cursor < cursor:
+                token.check()
+                yield from session.redo_job(token)
+
+        return self._mutate("Go to history step", job)
+
+    def reset_all(self) -> bool:
+        """Restore every layer's original weights (undoable)."""
+        session = self._require_session()
+        return self.apply(Reset(tuple(session.names)))
+
+    def make_permanent(self, names: tuple[str, ...]) -> bool:
+        """Bake zeros in for ``names``; clears the undo history (ask first!)."""
+        return self.apply(MakePermanent(names))
+
+    def cancel(self) -> None:
+        """Cancel the running job (the session rolls back)."""
+        self.runner.cancel()
+
+    def preview(self, op: LayerPrune | GlobalPrune) -> bool:
+        """Compute masks ``op`` would produce, without applying; emits preview_ready."""
+        session = self._require_session()
+        self._latest["preview"] = lambda: self.runner.run(
+            "Preview",
+            lambda token: session.masks_job(op, token),
+            on_result=lambda masks: self.preview_ready.emit(masks),
+        )
+        self._next()
+        return True
+
+    def plan(self, op: GlobalPrune) -> bool:
+        """Plan a global pruning without applying it; emits plan_ready."""
+        session = self._require_session()
+        self._latest["plan"] = lambda: self.runner.run(
+            "Plan global pruning",
+            lambda token: session.global_plan_job(op, token),
+            on_result=lambda plan: self.plan_ready.emit(plan),
+        )
+        self._next()
+        return True
+
+    def fetch_layer(self, name: str) -> bool:
+        """Copy a layer's original weights, mask and effective weights in a worker.
+
+        Big layers take a while to restore from the vault; the GUI thread only
+        receives the finished copies (``layer_ready``).
+        """
+        session = self._require_session()
+
+        def job(_token: CancelToken) -> Job[tuple[Any, Any, Any]]:
+            yield Progress(0.0, f"reading {name}")
+            return session.original(name), session.mask(name), session.effective(name).clone()
+
+        self._latest["layer"] = lambda: self.runner.run(
+            f"Read {name}", job, on_result=lambda views: self.layer_ready.emit(name, *views)
+        )
+        self._next()
+        return True
+
+    def refresh(self) -> bool:
+        """Recompute statistics and accuracy in a worker."""
+        session = self._require_session()
+        loaded = self.loaded
+        self._latest["refresh"] = lambda: self.runner.run(
+            "Statistics",
+            lambda token: _measure(session, loaded, token),
+            on_result=self._measured,
+        )
+        self._next()
+        return True
+
+    # -- helpers ------------------------------------------------------------------
+    def _require_session(self) -> PruningSession:
+        if self.session is None:
+            raise RuntimeError("no model is loaded")
+        return self.session
+
+    def _mutate(self, label: str, make_job: Callable[[CancelToken], Job[Any]]) -> bool:
+        session = self._require_session()
+
+        def start() -> None:
+            before = {name: session.packed_mask(name) for name in session.names}
+
+            def done(_result: Any) -> None:
+                changed = tuple(n for n in session.names if session.packed_mask(n) is not before[n])
+                self.history_changed.emit()
+                if changed:
+                    self.masks_changed.emit(changed)
+                self.refresh()
+
+            def failed(exc: BaseException) -> None:
+                self.mutating_changed.emit(False)
+                self._failed(exc)
+
+            def finished(result: Any) -> None:
+                self.mutating_changed.emit(False)
+                done(result)
+
+            if self.runner.run(label, make_job, on_result=finished, on_error=failed):
+                self.mutating_changed.emit(True)
+
+        self._commands.append(start)
+        self._next()
+        return True
+
+    def _failed(self, _exc: BaseException) -> None:
+        self.history_changed.emit()
+        self.refresh()
+
+    def _next(self, _label: str = "") -> None:
+        """Start the next queued piece of work, if idle; else report idleness."""
+        if self.runner.busy:
+            return
+        if self._commands:
+            self._commands.pop(0)()
+        elif self._latest:
+            key = next(iter(self._latest))
+            self._latest.pop(key)()
+        if not self.runner.busy:
+            self.busy_changed.emit(False)
+
+    def _measured(self, result: tuple[ModelStats, float]) -> None:
+        stats, accuracy = result
+        self.stats_ready.emit(stats)
+        self.accuracy_ready.emit(accuracy)
+
+
+def _measure(
+    session: PruningSession, loaded: LoadedModel | None, token: CancelToken
+) -> Job[tuple[ModelStats, float]]:
+    stats = yield from stats_job(session, token)
+    accuracy = float("nan")
+    if loaded is not None and loaded.data is not None:
+        yield Progress(1.0, "evaluating accuracy")
+        data = loaded.data
+        accuracy = evaluate_accuracy(session.model, data.test_x, data.test_y)
+    return stats, accuracy
+
+
+def load_builtin_demo(name: str = "cnn") -> LoadedModel:
+    """A built-in demo model with its example input and (for digits models) data."""
+    from core.demos import load_demo
+
+    demo = load_demo(name)
+    data = load_digits() if demo.has_data else None
+    return LoadedModel(demo.model, f"demo {name}", demo.example_input, data)

@@ -1,0 +1,624 @@
+"""Global magnitude pruning across many layers, planned before it is applied.
+
+:class:`GlobalPanel` prunes the smallest |w| of all the remaining weights of
+the included layers together, so layers end at different sparsities. A table
+(:class:`LayerTableModel`) lists every layer: whether it takes part, its
+current sparsity, an optional cap, and the sparsity the plan would leave.
+Layers the plan would prune away entirely are highlighted, since a layer with
+no weights left cuts the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QColor, QDoubleValidator, QFont
+from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.errors import PruningError
+from core.operations import GlobalPrune
+from gui.layer_controls import (
+    ERROR_STYLE,
+    INFO_STYLE,
+    PREVIEW_DELAY_MS,
+    PREVIEW_STYLE,
+    add_row,
+    make_form,
+    note_label,
+    percent_slider,
+)
+
+if TYPE_CHECKING:
+    from core.global_prune import GlobalPlan
+    from core.session import PruningSession
+    from gui.controller import SessionController
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+INCLUDE, LAYER, WEIGHTS, CURRENT, CAP, PLANNED = range(6)
+HEADERS: tuple[str, ...] = ("Use", "Layer", "Weights", "Now", "Max %", "Planned")
+HEADER_TIPS: tuple[str, ...] = (
+    "Whether the layer takes part; unchecked layers are locked and stay as they are.",
+    "The parameter's name.",
+    "Number of entries in the weight.",
+    "The layer's sparsity now.",
+    "The highest sparsity (in %) the layer may reach; empty means no cap. Double-click to edit.",
+    "The sparsity the layer would have after applying the plan.",
+)
+DANGER_BACKGROUND = QColor(250, 219, 216)
+DANGER_TEXT = QColor(146, 26, 18)
+MUTED_TEXT = QColor(150, 150, 150)
+PLANNED_TEXT = QColor(31, 95, 168)
+ROLE_SORT = Qt.ItemDataRole.UserRole
+
+
+def format_percent(fraction: float) -> str:
+    """``0.125`` → ``12.5%``."""
+    return f"{100.0 * fraction:.1f}%"
+
+
+def parse_cap(value: Any) -> float | None:
+    """A cap in percent from user input: ``""``/None → no cap.
+
+    Raises:
+        ValueError: not a number in [0, 100].
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    cap = float(str(value).strip().rstrip("%").replace(",", "."))
+    if not 0.0 <= cap <= 100.0:
+        raise ValueError(f"a cap must be between 0 and 100 %, got {cap}")
+    return cap
+
+
+@dataclass
+class LayerRow:
+    """One row of the layer table."""
+
+    name: str
+    numel: int
+    pruned: int = 0
+    included: bool = True
+    cap: float | None = None  # percent
+    planned: int | None = None  # entries pruned after the plan
+
+    @property
+    def current(self) -> float:
+        """Sparsity now."""
+        return self.pruned / self.numel if self.numel else 0.0
+
+    @property
+    def planned_sparsity(self) -> float | None:
+        """Sparsity after the plan, or None before a plan."""
+        if self.planned is None:
+            return None
+        return self.planned / self.numel if self.numel else 0.0
+
+    @property
+    def wiped(self) -> bool:
+        """Whether the plan prunes every entry of the layer."""
+        return self.planned is not None and self.numel > 0 and self.planned >= self.numel
+
+
+class LayerTableModel(QAbstractTableModel):
+    """The layers of a session with inclusion, caps and planned sparsity.
+
+    Signals:
+        edited(): the user changed an inclusion or a cap.
+    """
+
+    edited = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.rows: list[LayerRow] = []
+        self._warning_icon = QApplication.style().standardIcon(
+            QStyle.StandardPixmap.SP_MessageBoxWarning
+        )
+
+    # -- filling ------------------------------------------------------------------------
+    def load(self, session: PruningSession | None, included: set[str] | None) -> None:
+        """Show ``session``'s layers; include ``included`` (None: all)."""
+        self.beginResetModel()
+        self.rows = []
+        if session is not None:
+            for name in session.names:
+                row = LayerRow(name, session.info(name).numel)
+                row.included = included is None or name in included
+                self.rows.append(row)
+            self._read_pruned(session)
+        self.endResetModel()
+
+    def update_current(self, session: PruningSession) -> None:
+        """Re-read the current sparsity of every layer."""
+        self._read_pruned(session)
+        self._changed_column(CURRENT)
+
+    def _read_pruned(self, session: PruningSession) -> None:
+        for row in self.rows:
+            mask = session.packed_mask(row.name)
+            row.pruned = 0 if mask is None else mask.pruned
+
+    def set_included(self, names: set[str] | None) -> None:
+        """Include exactly ``names`` (None: all)."""
+        for row in self.rows:
+            row.included = names is None or row.name in names
+        self._changed_rows()
+
+    def set_planned(self, planned: dict[str, int]) -> None:
+        """Set the entries each layer would have pruned after the plan ({} clears)."""
+        for row in self.rows:
+            row.planned = planned.get(row.name)
+        self._changed_rows()
+
+    def row_of(self, name: str) -> LayerRow:
+        """The row of layer ``name``."""
+        for row in self.rows:
+            if row.name == name:
+                return row
+        raise PruningError(f"unknown layer {name!r}")
+
+    def _changed_column(self, column: int) -> None:
+        if self.rows:
+            last = len(self.rows) - 1
+            self.dataChanged.emit(self.index(0, column), self.index(last, column))
+
+    def _changed_rows(self) -> None:
+        if self.rows:
+            last = len(self.rows) - 1
+            self.dataChanged.emit(self.index(0, 0), self.index(last, len(HEADERS) - 1))
+
+    # -- Qt model API ----------------------------------------------------------------------
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(HEADERS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return HEADER_TIPS[section]
+        return None
+
+    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
+        base = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if index.column() == INCLUDE:
+            return base | Qt.ItemFlag.ItemIsUserCheckable
+        if index.column() == CAP:
+            return base | Qt.ItemFlag.ItemIsEditable
+        return base
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self.rows):
+            return None
+        row, column = self.rows[index.row()], index.column()
+        handlers = {
+            Qt.ItemDataRole.DisplayRole: self._display,
+            Qt.ItemDataRole.EditRole: self._edit,
+            Qt.ItemDataRole.CheckStateRole: self._check,
+            Qt.ItemDataRole.ToolTipRole: self._tooltip,
+            Qt.ItemDataRole.TextAlignmentRole: self._alignment,
+            Qt.ItemDataRole.BackgroundRole: self._background,
+            Qt.ItemDataRole.ForegroundRole: self._foreground,
+            Qt.ItemDataRole.DecorationRole: self._decoration,
+            Qt.ItemDataRole.FontRole: self._font,
+        }
+        handler = handlers.get(Qt.ItemDataRole(role))
+        return None if handler is None else handler(row, column)
+
+    def setData(self, index: ModelIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if not index.isValid():
+            return False
+        row = self.rows[index.row()]
+        if index.column() == INCLUDE and role == Qt.ItemDataRole.CheckStateRole:
+            row.included = Qt.CheckState(value) == Qt.CheckState.Checked
+        elif index.column() == CAP and role == Qt.ItemDataRole.EditRole:
+            try:
+                row.cap = parse_cap(value)
+            except ValueError:
+                return False
+        else:
+            return False
+        left, right = self.index(index.row(), 0), self.index(index.row(), len(HEADERS) - 1)
+        self.dataChanged.emit(left, right)
+        self.edited.emit()
+        return True
+
+    # -- roles -------------------------------------------------------------------------------
+    def _display(self, row: LayerRow, column: int) -> str | None:
+        if column == LAYER:
+            return row.name.removesuffix(".weight")
+        if column == WEIGHTS:
+            return f"{row.numel:,}"
+        if column == CURRENT:
+            return format_percent(row.current)
+        if column == CAP:
+            return "" if row.cap is None else f"{row.cap:g}"
+        if column == PLANNED:
+            planned = row.planned_sparsity
+            return "—" if planned is None else format_percent(planned)
+        return None
+
+    def _edit(self, row: LayerRow, column: int) -> str | None:
+        if column == CAP:
+            return "" if row.cap is None else f"{row.cap:g}"
+        return self._display(row, column)
+
+    def _check(self, row: LayerRow, column: int) -> Qt.CheckState | None:
+        if column != INCLUDE:
+            return None
+        return Qt.CheckState.Checked if row.included else Qt.CheckState.Unchecked
+
+    def _tooltip(self, row: LayerRow, column: int) -> str:
+        if row.wiped:
+            return f"{row.name}: the plan prunes every weight of this layer — it would be cut."
+        if column == CAP:
+            return HEADER_TIPS[CAP]
+        state = "takes part" if row.included else "is locked (excluded)"
+        return f"{row.name} ({row.numel:,} weights) {state}."
+
+    def _alignment(self, _row: LayerRow, column: int) -> Qt.AlignmentFlag:
+        if column in (WEIGHTS, CURRENT, CAP, PLANNED):
+            return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        return Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+
+    def _background(self, row: LayerRow, _column: int) -> QColor | None:
+        return DANGER_BACKGROUND if row.wiped else None
+
+    def _foreground(self, row: LayerRow, column: int) -> QColor | None:
+        if row.wiped:
+            return DANGER_TEXT
+        if not row.included:
+            return MUTED_TEXT
+        return PLANNED_TEXT if column == PLANNED else None
+
+    def _decoration(self, row: LayerRow, column: int) -> Any:
+        return self._warning_icon if column == PLANNED and row.wiped else None
+
+    def _font(self, row: LayerRow, _column: int) -> QFont | None:
+        if not row.wiped:
+            return None
+        font = QFont()
+        font.setBold(True)
+        return font
+
+
+class CapDelegate(QStyledItemDelegate):
+    """Edits a cap with a line edit accepting an empty text (no cap) or 0..100."""
+
+    def createEditor(
+        self, parent: QWidget, _option: QStyleOptionViewItem, _index: ModelIndex
+    ) -> QWidget:
+        editor = QLineEdit(parent)
+        validator = QDoubleValidator(0.0, 100.0, 2, editor)
+        validator.setNotation(QDoubleValidator.Notation.StandardNotation)
+        editor.setValidator(validator)
+        editor.setPlaceholderText("no cap")
+        editor.setToolTip("Maximum sparsity in percent (0-100); leave empty for no cap.")
+        return editor
+
+
+class GlobalPanel(QWidget):
+    """Plan and apply a global magnitude pruning (see module docstring).
+
+    Signals:
+        planned(sparsities): planned sparsity per included layer after a plan,
+            ``{}`` when the plan was cleared (stale).
+    """
+
+    planned = Signal(dict)
+
+    def __init__(self, controller: SessionController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self._requested: GlobalPrune | None = None
+        self._pending_apply = ""
+        self._plan_timer = QTimer(self)
+        self._plan_timer.setSingleShot(True)
+        self._plan_timer.setInterval(PREVIEW_DELAY_MS)
+        self._plan_timer.timeout.connect(self.preview_plan)
+        self.model = LayerTableModel(self)
+        self._build_widgets()
+        self._build_layout()
+        self._connect()
+        self._reload(None)
+
+    # -- construction -----------------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.slider = percent_slider(
+            "Percent of the remaining weights of the included layers to prune, "
+            "smallest |w| across all of them first."
+        )
+        self.slider.setValue(50.0)
+        self.explain = note_label(
+            "Ranks the remaining weights of all included layers together and prunes the "
+            "smallest |w|, so layers end at different sparsities."
+        )
+        self.live_check = QCheckBox("Live preview")
+        self.live_check.setChecked(True)
+        self.live_check.setToolTip("Re-plan while you move the slider or edit the table.")
+        self.preview_button = QPushButton("Preview plan")
+        self.preview_button.setToolTip(
+            "Compute the planned sparsity of every layer, changing nothing."
+        )
+        self.apply_button = QPushButton("Apply")
+        self.apply_button.setDefault(True)
+        self.apply_button.setToolTip("Prune the included layers by global magnitude (undoable).")
+        self.warning = QLabel()
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet(
+            "color: #921a12; background: #fadbd8; border: 1px solid #e6a59e;"
+            "border-radius: 3px; padding: 4px 6px;"
+        )
+        self.warning.setToolTip("A layer with no weights left cuts the network's signal path.")
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setToolTip("What the panel would do, or why it cannot.")
+        self.table = self._build_table()
+
+    def _build_table(self) -> QTableView:
+        table = QTableView()
+        table.setModel(self.model)
+        table.setItemDelegateForColumn(CAP, CapDelegate(table))
+        table.setToolTip("Layers taking part; tick to include, double-click Max % to cap.")
+        table.setAlternatingRowColors(True)
+        table.setShowGrid(False)
+        table.setWordWrap(False)
+        table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        table.setEditTriggers(
+            QTableView.EditTrigger.DoubleClicked
+            | QTableView.EditTrigger.EditKeyPressed
+            | QTableView.EditTrigger.SelectedClicked
+        )
+        table.verticalHeader().setVisible(False)
+        table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)
+        header = table.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setMinimumSectionSize(28)
+        for column in range(len(HEADERS)):
+            mode = QHeaderView.ResizeMode.ResizeToContents
+            if column == LAYER:
+                mode = QHeaderView.ResizeMode.Stretch
+            header.setSectionResizeMode(column, mode)
+        return table
+
+    def _build_layout(self) -> None:
+        amount = QGroupBox("Global magnitude pruning")
+        form = make_form()
+        add_row(form, "Amount %", self.slider, self.slider.toolTip())
+        form.addRow("", self.explain)
+        amount.setLayout(form)
+        buttons = QHBoxLayout()
+        buttons.setSpacing(6)
+        buttons.addWidget(self.live_check)
+        buttons.addStretch(1)
+        buttons.addWidget(self.preview_button)
+        buttons.addWidget(self.apply_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.setSpacing(8)
+        layout.addWidget(amount)
+        layout.addLayout(buttons)
+        layout.addWidget(self.warning)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.status)
+
+    def _connect(self) -> None:
+        self.slider.valueChanged.connect(lambda _value: self._on_changed())
+        self.model.edited.connect(lambda: self._on_changed())
+        self.live_check.toggled.connect(lambda _on: self._on_changed())
+        self.preview_button.clicked.connect(self.preview_plan)
+        self.apply_button.clicked.connect(self.apply)
+        c = self.controller
+        c.plan_ready.connect(self._on_plan_ready)
+        c.model_loaded.connect(lambda: self._reload(None))
+        c.masks_changed.connect(self._on_masks_changed)
+        c.busy_changed.connect(self._on_busy)
+        c.error.connect(self._on_controller_error)
+
+    # -- public API -----------------------------------------------------------------------------
+    def set_targets(self, names: tuple[str, ...]) -> None:
+        """Include exactly ``names`` (empty: every layer)."""
+        self.model.set_included(set(names) if names else None)
+        self._on_changed()
+
+    def set_amount_percent(self, percent: float) -> None:
+        """Set the amount, in percent of the remaining weights of the included layers."""
+        self.slider.setValue(percent)
+
+    def amount_percent(self) -> float:
+        """The amount in percent (one decimal)."""
+        return round(float(self.slider.value()), 1)
+
+    def set_included(self, name: str, included: bool) -> None:
+        """Include or exclude (lock) layer ``name``."""
+        row = self.model.rows.index(self.model.row_of(name))
+        state = Qt.CheckState.Checked if included else Qt.CheckState.Unchecked
+        self.model.setData(self.model.index(row, INCLUDE), state, Qt.ItemDataRole.CheckStateRole)
+
+    def set_cap(self, name: str, percent: float | None) -> None:
+        """Cap layer ``name`` at ``percent`` sparsity (None: no cap)."""
+        row = self.model.rows.index(self.model.row_of(name))
+        value = "" if percent is None else str(percent)
+        if not self.model.setData(self.model.index(row, CAP), value):
+            raise PruningError(f"{name}: a cap must be between 0 and 100 %, got {percent}")
+
+    def included(self) -> tuple[str, ...]:
+        """The included layers, in model order."""
+        return tuple(row.name for row in self.model.rows if row.included)
+
+    def build_op(self) -> GlobalPrune:
+        """The global pruning the panel describes.
+
+        Raises:
+            PruningError: no model, or no layer included.
+        """
+        if self.controller.session is None:
+            raise PruningError("no model is loaded")
+        targets = self.included()
+        if not targets:
+            raise PruningError("include at least one layer")
+        caps = tuple(
+            (row.name, round(row.cap / 100.0, 6))
+            for row in self.model.rows
+            if row.included and row.cap is not None
+        )
+        return GlobalPrune(targets, round(self.amount_percent() / 100.0, 6), caps)
+
+    def planned_sparsity(self) -> dict[str, float]:
+        """Planned sparsity of each included layer after the last plan ({} before one)."""
+        return {
+            row.name: planned
+            for row in self.model.rows
+            if row.included and (planned := row.planned_sparsity) is not None
+        }
+
+    def wiped_layers(self) -> tuple[str, ...]:
+        """Layers the last plan would prune away entirely."""
+        return tuple(row.name for row in self.model.rows if row.wiped)
+
+    def status_text(self) -> str:
+        """The status line's text."""
+        return self.status.text()
+
+    def preview_plan(self) -> bool:
+        """Ask the controller for a plan of the current op; False when it is invalid."""
+        op = self._valid_op()
+        if op is None:
+            return False
+        self._requested = op
+        self._set_status("Planning…", PREVIEW_STYLE)
+        return self.controller.plan(op)
+
+    def apply(self) -> bool:
+        """Apply the current global pruning; False when it is invalid."""
+        op = self._valid_op()
+        if op is None:
+            return False
+        self._plan_timer.stop()
+        self._pending_apply = op.label
+        self._set_status(f"Applying — {op.label}…", PREVIEW_STYLE)
+        return self.controller.apply(op)
+
+    # -- reactions ------------------------------------------------------------------------
+    def _valid_op(self) -> GlobalPrune | None:
+        try:
+            op = self.build_op()
+        except PruningError as exc:
+            self._set_status(str(exc), ERROR_STYLE)
+            return None
+        return op
+
+    def _reload(self, included: set[str] | None) -> None:
+        self.model.load(self.controller.session, included)
+        self._clear_plan()
+        self._on_changed()
+
+    def _on_changed(self, replan: bool = True) -> None:
+        """Drop the stale plan, re-check the op and (live) schedule a new plan."""
+        self._clear_plan()
+        op = self._valid_op()
+        if op is not None:
+            self._set_status(self._describe(op), INFO_STYLE)
+        self._update_buttons(op is not None)
+        if replan and op is not None and self.live_check.isChecked():
+            self._plan_timer.start()
+        else:
+            self._plan_timer.stop()
+
+    def _describe(self, op: GlobalPrune) -> str:
+        remaining = sum(row.numel - row.pruned for row in self.model.rows if row.included)
+        count = round(float(op.amount) * remaining)
+        return (
+            f"Prunes {count:,} of the {remaining:,} remaining weights in {len(op.targets)} layers"
+        )
+
+    def _update_buttons(self, valid: bool) -> None:
+        self.preview_button.setEnabled(valid)
+        self.apply_button.setEnabled(valid and not self.controller.busy)
+
+    def _clear_plan(self) -> None:
+        had_plan = any(row.planned is not None for row in self.model.rows)
+        self._requested = None
+        self.model.set_planned({})
+        self._update_warning()
+        if had_plan:
+            self.planned.emit({})
+
+    def _on_plan_ready(self, plan: GlobalPlan) -> None:
+        op, session = self._requested, self.controller.session
+        if op is None or session is None or set(plan.cuts) != set(op.targets):
+            return
+        self._requested = None
+        self.model.update_current(session)
+        after = {
+            name: self.model.row_of(name).pruned + cut.pruned for name, cut in plan.cuts.items()
+        }
+        self.model.set_planned(after)
+        self._update_warning()
+        self._set_status(
+            f"Plan — not applied: {plan.pruned:,} weights would be pruned", PREVIEW_STYLE
+        )
+        self.planned.emit(self.planned_sparsity())
+
+    def _update_warning(self) -> None:
+        wiped = self.wiped_layers()
+        self.warning.setVisible(bool(wiped))
+        if wiped:
+            noun = "layer" if len(wiped) == 1 else "layers"
+            self.warning.setText(f"⚠  {len(wiped)} {noun} would be pruned away entirely")
+
+    def _on_masks_changed(self, _names: tuple[str, ...]) -> None:
+        session = self.controller.session
+        if session is None:
+            return
+        self.model.update_current(session)
+        self._on_changed(replan=False)
+
+    def _on_busy(self, busy: bool) -> None:
+        self.apply_button.setEnabled(self.preview_button.isEnabled() and not busy)
+        if not busy and self._pending_apply:
+            self._set_status(f"Applied — {self._pending_apply}", INFO_STYLE)
+            self._pending_apply = ""
+
+    def _on_controller_error(self, message: str, _details: str) -> None:
+        if self._pending_apply or self._requested is not None:
+            self._pending_apply = ""
+            self._requested = None
+            self._set_status(message, ERROR_STYLE)
+
+    def _set_status(self, text: str, style: str) -> None:
+        self.status.setText(text)
+        self.status.setStyleSheet(style)

@@ -1,0 +1,114 @@
+"""Runs core jobs (generators) in worker threads and reports back on the GUI thread.
+
+A core job yields :class:`core.jobs.Progress` and returns a result; it checks a
+:class:`core.jobs.CancelToken`. :class:`JobRunner` wraps it in a superqt
+``GeneratorWorker`` so the window never freezes: progress, result, errors and
+cancellation arrive as Qt signals in the GUI thread.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from superqt.utils import GeneratorWorker, create_worker
+
+from core.errors import JobCancelled
+from core.jobs import CancelToken, Job
+
+
+def _drive(job: Job[Any]) -> Any:
+    """Re-yield a core job's progress so superqt can forward it."""
+    return (yield from job)
+
+
+class JobRunner(QObject):
+    """Runs one job at a time off the GUI thread.
+
+    Signals:
+        started(label): a job began.
+        progress(fraction, message): the running job reported progress.
+        finished(label): the job ended (after its callback), however it ended.
+        failed(label, message, details): the job raised; details is the traceback.
+        cancelled(label): the job stopped because :meth:`cancel` was called.
+    """
+
+    started = Signal(str)
+    progress = Signal(float, str)
+    finished = Signal(str)
+    failed = Signal(str, str, str)
+    cancelled = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._worker: GeneratorWorker | None = None
+        self._token: CancelToken | None = None
+        self._label = ""
+
+    @property
+    def busy(self) -> bool:
+        """Whether a job is running."""
+        return self._worker is not None
+
+    @property
+    def label(self) -> str:
+        """The running job's label ('' when idle)."""
+        return self._label if self._worker is not None else ""
+
+    def run(
+        self,
+        label: str,
+        make_job: Callable[[CancelToken], Job[Any]],
+        on_result: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> bool:
+        """Start ``make_job(token)`` in a worker; False if another job is running.
+
+        ``on_result(result)`` and ``on_error(exc)`` run on the GUI thread.
+        """
+        if self._worker is not None:
+            return False
+        token = CancelToken()
+        worker = create_worker(_drive, make_job(token), _start_thread=False, _ignore_errors=True)
+        worker.yielded.connect(lambda p: self.progress.emit(float(p.fraction), str(p.message)))
+        worker.returned.connect(lambda result: self._done(on_result, result))
+        worker.errored.connect(lambda exc: self._errored(exc, on_error))
+        self._worker, self._token, self._label = worker, token, label
+        self.started.emit(label)
+        worker.start()
+        return True
+
+    def cancel(self) -> None:
+        """Ask the running job to stop at its next check (it rolls back)."""
+        if self._token is not None:
+            self._token.cancel()
+
+    def _end(self) -> str:
+        label = self._label
+        self._worker, self._token, self._label = None, None, ""
+        return label
+
+    def _done(self, on_result: Callable[[Any], None] | None, result: Any) -> None:
+        label = self._end()
+        try:
+            if on_result is not None:
+                on_result(result)
+        finally:
+            self.finished.emit(label)
+
+    def _errored(
+        self, exc: BaseException, on_error: Callable[[BaseException], None] | None
+    ) -> None:
+        label = self._end()
+        try:
+            if isinstance(exc, JobCancelled):
+                self.cancelled.emit(label)
+            else:
+                if on_error is not None:
+                    on_error(exc)
+                details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+                self.failed.emit(label, str(exc) or type(exc).__name__, details)
+        finally:
+            self.finished.emit(label)

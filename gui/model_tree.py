@@ -1,0 +1,312 @@
+"""The model as a tree: modules containing prunable parameters, with live sparsity.
+
+:class:`ParameterTreeModel` is a Qt item model over a pruning session:
+module nodes aggregate their parameters; leaves are prunable parameters.
+:class:`SparsityBarDelegate` draws the sparsity column as an inline bar, and
+:class:`ModelTreeView` adds a filter box and multi-selection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QPainter
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLineEdit,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.session import PruningSession
+from gui.icons import family, layer_icon
+
+COLUMNS = ("Name", "Type", "Shape", "Params", "Kept", "Sparsity")
+SPARSITY_COLUMN = COLUMNS.index("Sparsity")
+#: Role holding the parameter name of a leaf ("" for module nodes).
+PARAM_ROLE = Qt.ItemDataRole.UserRole + 1
+#: Role holding the sparsity as a float in [0, 1].
+SPARSITY_ROLE = Qt.ItemDataRole.UserRole + 2
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+@dataclass
+class _Node:
+    label: str
+    type_name: str
+    param: str = ""  # qualified parameter name for leaves
+    parent: _Node | None = None
+    children: list[_Node] = field(default_factory=list)
+
+    def row(self) -> int:
+        return self.parent.children.index(self) if self.parent else 0
+
+    def leaves(self) -> list[_Node]:
+        if self.param:
+            return [self]
+        return [leaf for child in self.children for leaf in child.leaves()]
+
+
+class ParameterTreeModel(QAbstractItemModel):
+    """Item model of a session's prunable parameters grouped by module."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._session: PruningSession | None = None
+        self._root = _Node("", "")
+        self._leaf_by_param: dict[str, _Node] = {}
+
+    # -- building ---------------------------------------------------------------
+    def set_session(self, session: PruningSession | None) -> None:
+        """Rebuild the tree for ``session``."""
+        self.beginResetModel()
+        self._session = session
+        self._root = _Node("", "")
+        self._leaf_by_param = {}
+        if session is not None:
+            modules = dict(session.model.named_modules())
+            for name in session.names:
+                info = session.info(name)
+                parent = self._root
+                path = info.module_name.split(".") if info.module_name else []
+                for depth in range(len(path)):
+                    qualified = ".".join(path[: depth + 1])
+                    parent = self._child(parent, path[depth], type(modules[qualified]).__name__)
+                leaf = _Node(name.rpartition(".")[2], info.module_type, name, parent)
+                parent.children.append(leaf)
+                self._leaf_by_param[name] = leaf
+        self.endResetModel()
+
+    def _child(self, parent: _Node, label: str, type_name: str) -> _Node:
+        for child in parent.children:
+            if child.label == label and not child.param:
+                return child
+        node = _Node(label, type_name, parent=parent)
+        parent.children.append(node)
+        return node
+
+    def refresh(self, names: tuple[str, ...] | None = None) -> None:
+        """Tell views that counts of ``names`` (default: all) changed."""
+        if self._session is None:
+            return
+        nodes: set[int] = set()
+        targets = [
+            self._leaf_by_param[n]
+            for n in (names or self._leaf_by_param)
+            if n in self._leaf_by_param
+        ]
+        for leaf in targets:
+            node: _Node | None = leaf
+            while node is not None and node is not self._root:
+                if id(node) not in nodes:
+                    nodes.add(id(node))
+                    index = self.createIndex(node.row(), 0, node)
+                    last = self.createIndex(node.row(), len(COLUMNS) - 1, node)
+                    self.dataChanged.emit(index, last)
+                node = node.parent
+
+    # -- queries ------------------------------------------------------------------
+    def params_under(self, index: Index) -> list[str]:
+        """Parameter names of the leaf at ``index`` or of every leaf below it."""
+        node = self._node(index)
+        return [leaf.param for leaf in node.leaves()]
+
+    def index_of(self, param: str) -> QModelIndex:
+        """The index (column 0) of a parameter's leaf."""
+        leaf = self._leaf_by_param.get(param)
+        if leaf is None:
+            return QModelIndex()
+        return self.createIndex(leaf.row(), 0, leaf)
+
+    # -- QAbstractItemModel ---------------------------------------------------------
+    def _node(self, index: Index) -> _Node:
+        return index.internalPointer() if index.isValid() else self._root  # type: ignore[return-value]
+
+    def index(self, row: int, column: int, parent: Index = QModelIndex()) -> QModelIndex:  # noqa: B008
+        node = self._node(parent)
+        if not 0 <= row < len(node.children) or not 0 <= column < len(COLUMNS):
+            return QModelIndex()
+        return self.createIndex(row, column, node.children[row])
+
+    def parent(self, index: Index = QModelIndex()) -> QModelIndex:  # type: ignore[override]  # noqa: B008
+        if not index.isValid():
+            return QModelIndex()
+        node = self._node(index).parent
+        if node is None or node is self._root:
+            return QModelIndex()
+        return self.createIndex(node.row(), 0, node)
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        if parent.isValid() and parent.column() != 0:
+            return 0
+        return len(self._node(parent).children)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> object:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid() or self._session is None:
+            return None
+        node = self._node(index)
+        column = index.column()
+        if role == PARAM_ROLE:
+            return node.param
+        params, kept = self._counts(node)
+        sparsity = 1 - kept / params if params else 0.0
+        if role == SPARSITY_ROLE:
+            return sparsity
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(node, column, params, kept, sparsity)
+        if role == Qt.ItemDataRole.DecorationRole and column == 0:
+            return layer_icon(family(node.type_name))
+        if role == Qt.ItemDataRole.TextAlignmentRole and column >= 3:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(node, params, kept)
+        if role == Qt.ItemDataRole.ForegroundRole and node.param and sparsity >= 1.0:
+            return QColor("#c0392b")
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    # -- formatting -----------------------------------------------------------------
+    def _counts(self, node: _Node) -> tuple[int, int]:
+        assert self._session is not None
+        params = kept = 0
+        for leaf in node.leaves():
+            numel = self._session.info(leaf.param).numel
+            params += numel
+            kept += round(numel * (1 - self._session.sparsity(leaf.param)))
+        return params, kept
+
+    def _text(self, node: _Node, column: int, params: int, kept: int, sparsity: float) -> str:
+        assert self._session is not None
+        if column == 0:
+            return node.label
+        if column == 1:
+            return node.type_name if not node.param else f"{node.type_name}.{node.label}"
+        if column == 2:
+            return " × ".join(map(str, self._session.info(node.param).shape)) if node.param else ""
+        if column == 3:
+            return f"{params:,}"
+        if column == 4:
+            return f"{kept:,}"
+        return f"{sparsity:.1%}"
+
+    def _tooltip(self, node: _Node, params: int, kept: int) -> str:
+        assert self._session is not None
+        if not node.param:
+            return f"{node.type_name}: {params:,} prunable weights, {kept:,} kept"
+        info = self._session.info(node.param)
+        extra = " (pruning made permanent)" if self._session.is_permanent(node.param) else ""
+        aliases = f"\nShared with: {', '.join(info.aliases)}" if info.aliases else ""
+        counts = f"{kept:,} of {params:,} kept"
+        return f"{node.param}: {info.module_type} {info.dtype}, {counts}{extra}{aliases}"
+
+
+class SparsityBarDelegate(QStyledItemDelegate):
+    """Draws sparsity as a bar behind the percentage text."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        sparsity = index.data(SPARSITY_ROLE)
+        if isinstance(sparsity, float):
+            rect: QRect = option.rect.adjusted(2, 3, -2, -3)
+            painter.save()
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor("#eceff1"))
+            painter.drawRect(rect)
+            colour = QColor("#c0392b") if sparsity >= 1.0 else QColor("#e67e22")
+            colour.setAlpha(150)
+            painter.setBrush(colour)
+            painter.drawRect(
+                QRect(rect.left(), rect.top(), int(rect.width() * sparsity), rect.height())
+            )
+            painter.restore()
+        super().paint(painter, option, index)
+
+
+class ModelTreeView(QWidget):
+    """Filter box plus tree; emits the selected parameter names.
+
+    Signals:
+        selection_changed(names): parameters selected directly or through a module.
+    """
+
+    selection_changed = Signal(tuple)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = ParameterTreeModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setRecursiveFilteringEnabled(True)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy.setFilterKeyColumn(-1)
+        self.filter = QLineEdit(self)
+        self.filter.setPlaceholderText("Filter layers (name or type)…")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.tree = QTreeView(self)
+        self.tree.setModel(self.proxy)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setItemDelegateForColumn(SPARSITY_COLUMN, SparsityBarDelegate(self.tree))
+        header = self.tree.header()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.selectionModel().selectionChanged.connect(self._emit_selection)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.filter)
+        layout.addWidget(self.tree)
+
+    def set_session(self, session: PruningSession | None) -> None:
+        """Show ``session``'s parameters (expands everything)."""
+        self.model.set_session(session)
+        self.tree.expandAll()
+
+    def selected_params(self) -> tuple[str, ...]:
+        """Parameter names under the selected rows, in model order, without duplicates."""
+        names: dict[str, None] = {}
+        for proxy_index in self.tree.selectionModel().selectedRows(0):
+            for name in self.model.params_under(self.proxy.mapToSource(proxy_index)):
+                names[name] = None
+        return tuple(names)
+
+    def select_param(self, name: str) -> None:
+        """Select one parameter's row (and make it visible)."""
+        index = self.proxy.mapFromSource(self.model.index_of(name))
+        if index.isValid():
+            self.tree.setCurrentIndex(index)
+            self.tree.scrollTo(index)
+
+    def _emit_selection(self) -> None:
+        self.selection_changed.emit(self.selected_params())

@@ -1,0 +1,741 @@
+"""The pattern lab: the brief's 8x8 "pruned three ways" figure, made interactive.
+
+A seeded N x N matrix (values ~ N(0, 1) clipped to [-2, 2]) is pruned by five
+methods side by side: unstructured L1, whole rows, whole columns, N:M and
+blocks. Each column shows the effective weights (pruned entries are zero and
+marked with a cross) above the mask, with a caption giving the sparsity that
+was actually reached. Every mask comes from the engine's
+``PruningMethod.compute_mask``, so the lab teaches exactly what PruneScope
+does to a real layer. The figure is one pyqtgraph scene, so it (or any single
+column) exports to PNG or SVG for slides.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+import torch
+from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtGui import QAction, QColor, QFont
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QGraphicsItem,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QLabeledDoubleSlider
+
+from core.errors import PruningError
+from core.methods import BlockSparsity, L1Unstructured, LnStructured, NMSparsity, PruningMethod
+from gui.colormaps import (
+    ALARM_RGB,
+    KEPT_RGB,
+    PRUNED_RGB,
+    diverging_colormap,
+    diverging_lut,
+    mask_lut,
+    text_color_on,
+)
+from gui.export import FILE_FILTER, export_widget
+
+KEYS: tuple[str, ...] = ("unstructured", "rows", "columns", "n_m", "block")
+"""The lab's columns, left to right."""
+LEVELS: tuple[float, float] = (-2.0, 2.0)
+"""Weights are clipped to, and coloured over, this range."""
+ROW_TITLE, ROW_HEADER, ROW_WEIGHTS, ROW_MASK, ROW_CAPTION = range(5)
+MIN_SIZE, MAX_SIZE, DEFAULT_SIZE = 4, 32, 8
+VALUE_TEXT_MAX_SIZE = 10
+"""Cell values are written into the cells up to this matrix size."""
+PRESENTATION_SCALE = 2.0
+TITLE_PT, CAPTION_PT, FIGURE_TITLE_PT = 11.0, 9.5, 12.5
+MUTED = "#5f6368"
+INK = "#202124"
+GRID_RGB = (200, 200, 200)
+FRAME_RGB = (110, 110, 110)
+CROSS_RGB = (128, 128, 128)
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    """Everything that decides what the lab shows."""
+
+    size: int = DEFAULT_SIZE
+    seed: int = 0
+    amount: float = 0.25
+    nm: tuple[int, int] = (2, 4)
+    block: tuple[int, int] = (2, 2)
+
+
+@dataclass(frozen=True)
+class ColumnResult:
+    """One column's outcome: the mask (None when the method does not apply) and a note."""
+
+    mask: torch.Tensor | None
+    note: str
+
+
+def random_matrix(size: int, seed: int) -> torch.Tensor:
+    """The lab's matrix: ``size`` x ``size`` draws of N(0, 1), seeded, clipped to ±2."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(size, size, generator=generator).clamp_(*LEVELS)
+
+
+def lab_method(key: str, settings: LabSettings) -> PruningMethod:
+    """The engine method behind column ``key``.
+
+    Raises:
+        PruningError: the parameters are invalid (e.g. N > M).
+    """
+    amount = float(settings.amount)
+    if key == "unstructured":
+        return L1Unstructured(amount)
+    if key in ("rows", "columns"):
+        return LnStructured(amount, n=2, dim=0 if key == "rows" else 1)
+    if key == "n_m":
+        return NMSparsity(*settings.nm)
+    if key == "block":
+        return BlockSparsity(amount, *settings.block)
+    raise KeyError(key)
+
+
+def column_title(key: str, settings: LabSettings) -> tuple[str, str]:
+    """The header of column ``key``: a title and a one-line subtitle."""
+    n, m = settings.nm
+    rows, cols = settings.block
+    return {
+        "unstructured": ("Unstructured", "smallest |w|"),
+        "rows": ("By rows", "dim 0, L2 norm"),
+        "columns": ("By columns", "dim 1, L2 norm"),
+        "n_m": (f"N:M ({n}:{m})", f"{n} kept per {m}"),
+        "block": (f"Block ({rows}×{cols})", "L2 norm per block"),
+    }[key]
+
+
+def nm_problem(settings: LabSettings) -> str | None:
+    """Why N:M cannot run on this matrix, or None when it can."""
+    n, m = settings.nm
+    if n > m:
+        return f"N={n} must not exceed M={m}"
+    if settings.size % m:
+        return f"M={m} does not divide {settings.size} columns"
+    return None
+
+
+def compute_column(key: str, matrix: torch.Tensor, settings: LabSettings) -> ColumnResult:
+    """Run the engine's method for ``key`` on ``matrix`` and describe the outcome."""
+    if key == "n_m" and (problem := nm_problem(settings)) is not None:
+        return ColumnResult(None, problem)
+    try:
+        mask = lab_method(key, settings).compute_mask(matrix)
+    except PruningError as exc:
+        return ColumnResult(None, str(exc))
+    return ColumnResult(mask, _column_note(key, matrix, mask, settings))
+
+
+def _column_note(key: str, matrix: torch.Tensor, mask: torch.Tensor, s: LabSettings) -> str:
+    if key == "unstructured":
+        pruned = matrix.abs()[~mask]
+        return f"all |w| ≤ {float(pruned.max()):.2f}" if pruned.numel() else "none zeroed"
+    if key == "rows":
+        return f"{int((~mask.any(dim=1)).sum())} of {s.size} rows"
+    if key == "columns":
+        return f"{int((~mask.any(dim=0)).sum())} of {s.size} columns"
+    if key == "n_m":
+        return "amount not used"
+    rows, cols = s.block
+    grid = (-(-s.size // rows), -(-s.size // cols))
+    kept = torch.zeros(grid, dtype=torch.bool)
+    for r in range(grid[0]):
+        for c in range(grid[1]):
+            kept[r, c] = mask[r * rows : (r + 1) * rows, c * cols : (c + 1) * cols].any()
+    return f"{int((~kept).sum())} of {kept.numel()} blocks"
+
+
+def sparsity_caption(mask: torch.Tensor) -> str:
+    """``"25.0% pruned: 16 of 64"`` for ``mask``."""
+    total = mask.numel()
+    pruned = total - int(mask.sum())
+    return f"{100.0 * pruned / total:.1f}% pruned: {pruned} of {total}"
+
+
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+class FlexLabel(pg.LabelItem):
+    """A LabelItem that does not force its column to be as wide as its text.
+
+    pyqtgraph sizes a LabelItem's minimum width to its text, so a long caption
+    widens one column of a grid; here only the height is a minimum, and the
+    grid's equal stretch factors keep all columns the same width.
+    """
+
+    def updateMin(self) -> None:
+        """Keep the text's height as the minimum height, but no minimum width."""
+        super().updateMin()
+        self.setMinimumWidth(0)
+        self.setPreferredWidth(0)
+
+
+class _MatrixView:
+    """A heatmap of a small matrix in a PlotItem: cells, grid, pruned crosses, values."""
+
+    def __init__(self, lut: np.ndarray, levels: tuple[float, float]) -> None:
+        self.plot = pg.PlotItem()
+        self._levels = levels
+        self._size = 0
+        self._font_scale = 1.0
+        self._texts: list[pg.TextItem] = []
+        self._configure_plot()
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image.setLookupTable(lut)
+        self.plot.addItem(self.image)
+        self._grid = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(GRID_RGB, width=1))
+        self.plot.addItem(self._grid)
+        self._frame = pg.PlotCurveItem(pen=pg.mkPen(FRAME_RGB, width=1.5))
+        self.plot.addItem(self._frame)
+        self._crosses = pg.ScatterPlotItem(
+            symbol="x", pxMode=False, size=0.42, brush=pg.mkBrush(CROSS_RGB), pen=None
+        )
+        self.plot.addItem(self._crosses)
+        self._placeholder = pg.TextItem("", color=MUTED, anchor=(0.5, 0.5))
+        self.plot.addItem(self._placeholder)
+        pass
+        self.plot.geometryChanged.connect(self._keep_square)
+
+    def _configure_plot(self) -> None:
+        plot = self.plot
+        plot.hideAxis("left")
+        plot.hideAxis("bottom")
+        plot.hideButtons()
+        plot.setMenuEnabled(False)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.invertY(True)
+        plot.setAspectLocked(True)
+        plot.setDefaultPadding(0.0)
+
+    def _keep_square(self) -> None:
+        """Cap the plot's height at its width, so the grid row holds no empty band."""
+        width = self.plot.geometry().width()
+        if width > 0 and abs(self.plot.maximumHeight() - width) > 0.5:
+            self.plot.setMaximumHeight(width)
+
+    def set_size(self, size: int) -> None:
+        """Prepare grid, view range and value texts for a ``size`` x ``size`` matrix."""
+        if size == self._size:
+            return
+        self._size = size
+        ticks = np.arange(size + 1, dtype=float)
+        zeros, ends = np.zeros_like(ticks), np.full_like(ticks, size)
+        xs = np.concatenate([np.column_stack([ticks, ticks]), np.column_stack([zeros, ends])])
+        ys = np.concatenate([np.column_stack([zeros, ends]), np.column_stack([ticks, ticks])])
+        self._grid.setData(xs.ravel(), ys.ravel())
+        self._frame.setData([0, size, size, 0, 0], [0, 0, size, size, 0])
+        self.plot.setRange(xRange=(0, size), yRange=(0, size), padding=0.0)
+        self._placeholder.setPos(size / 2, size / 2)
+        self._rebuild_texts(size if size <= VALUE_TEXT_MAX_SIZE else 0)
+        self._fit_fonts()
+
+    def _rebuild_texts(self, size: int) -> None:
+        for item in self._texts:
+            self.plot.removeItem(item)
+        self._texts = []
+        for row in range(size):
+            for col in range(size):
+                item = pg.TextItem("", anchor=(0.5, 0.5))
+                item.setPos(col + 0.5, row + 0.5)
+                self.plot.addItem(item)
+                self._texts.append(item)
+
+    def show(self, image: np.ndarray, pruned: np.ndarray | None, values: bool) -> None:
+        """Show ``image`` (float32), cross out ``pruned`` cells, optionally write values."""
+        self.set_size(image.shape[0])
+        self.image.setImage(np.ascontiguousarray(image, dtype=np.float32), levels=self._levels)
+        self.image.setOpacity(1.0)
+        self._placeholder.setText("")
+        self._show_crosses(pruned)
+        self._show_values(image, pruned, values)
+
+    def show_unavailable(self, image: np.ndarray | None, message: str) -> None:
+        """Show ``image`` faded (or nothing) with ``message`` across the plot."""
+        self.set_size(self._size if image is None else image.shape[0])
+        if image is None:
+            self.image.clear()
+        else:
+            self.image.setImage(np.ascontiguousarray(image, dtype=np.float32), levels=self._levels)
+            self.image.setOpacity(0.3)
+        self._placeholder.setText(message)
+        self._show_crosses(None)
+        self._show_values(None, None, False)
+
+    def _show_crosses(self, pruned: np.ndarray | None) -> None:
+        if pruned is None or not pruned.any():
+            self._crosses.setData([], [])
+            return
+        rows, cols = np.nonzero(pruned)
+        self._crosses.setData(cols + 0.5, rows + 0.5)
+
+    def _show_values(self, image: np.ndarray | None, pruned: np.ndarray | None, on: bool) -> None:
+        for index, item in enumerate(self._texts):
+            row, col = divmod(index, self._size)
+            hidden = image is None or not on or (pruned is not None and pruned[row, col])
+            if hidden:
+                item.setText("")
+                continue
+            value = float(image[row, col])
+            item.setText(f"{value:.1f}")
+            item.setColor(text_color_on(value, self._levels[1]))
+
+    def set_font_scale(self, scale: float) -> None:
+        """Scale the placeholder text (values follow the cell size)."""
+        self._font_scale = scale
+        self._fit_fonts()
+
+    def _fit_fonts(self) -> None:
+        if not self._size:
+            return
+        cell_px = self.plot.getViewBox().width() / self._size
+        font = QFont()
+        font.setPixelSize(max(7, int(cell_px * 0.34)))
+        for item in self._texts:
+            item.setFont(font)
+        note = QFont()
+        note.setPointSizeF(CAPTION_PT * self._font_scale)
+        self._placeholder.setFont(note)
+
+    def displayed(self) -> np.ndarray | None:
+        """The array currently in the image (None when cleared)."""
+        data = self.image.image
+        return None if data is None else np.array(data, copy=True)
+
+
+class _MethodColumn:
+    """One method's column in the figure: title, weights, mask, caption."""
+
+    def __init__(self, key: str, grid: pg.GraphicsLayout, col: int) -> None:
+        self.key = key
+        self.title = FlexLabel("", justify="center")
+        self.weights = _MatrixView(diverging_lut(), LEVELS)
+        self.mask = _MatrixView(mask_lut(), (0.0, 1.0))
+        self.caption = FlexLabel("", justify="center")
+        grid.addItem(self.title, row=ROW_HEADER, col=col)
+        grid.addItem(self.weights.plot, row=ROW_WEIGHTS, col=col)
+        grid.addItem(self.mask.plot, row=ROW_MASK, col=col)
+        grid.addItem(self.caption, row=ROW_CAPTION, col=col)
+        self.caption_text = ""
+        self.enabled = True
+
+    def items(self) -> list[QGraphicsItem]:
+        """The column's graphics items, top to bottom (what a column export draws)."""
+        return [self.title, self.weights.plot, self.mask.plot, self.caption]
+
+    def set_tooltip(self, text: str) -> None:
+        """Explain the method on hover over the header and both plots."""
+        for item in (self.title, self.weights.plot, self.mask.plot):
+            item.setToolTip(text)
+
+    def set_title(self, title: str, subtitle: str, scale: float) -> None:
+        """Write the two-line header."""
+        self.title.setText(
+            f"<b>{title}</b><br><span style='color:{MUTED}; font-size:{CAPTION_PT * scale}pt'>"
+            f"{subtitle}</span>",
+            size=f"{TITLE_PT * scale}pt",
+            color=INK,
+        )
+
+    def show(self, matrix: torch.Tensor, result: ColumnResult, values: bool, scale: float) -> None:
+        """Show the outcome of this column's method on ``matrix``."""
+        self.enabled = result.mask is not None
+        if result.mask is None:
+            self.weights.show_unavailable(matrix.numpy(), "")
+            self.mask.show_unavailable(None, "not applicable")
+            self.caption_text = "not applicable"
+            self._set_caption("not applicable", "", result.note, scale, _hex(ALARM_RGB))
+            return
+        keep = result.mask.numpy()
+        self.weights.show((matrix * result.mask).numpy(), ~keep, values)
+        self.mask.show(keep.astype(np.float32), None, False)
+        self.caption_text = sparsity_caption(result.mask)
+        headline, _, counts = self.caption_text.partition(": ")
+        self._set_caption(headline, f"{counts} weights", result.note, scale, MUTED)
+
+    def _set_caption(
+        self, headline: str, counts: str, note: str, scale: float, note_color: str
+    ) -> None:
+        small = f"font-size:{CAPTION_PT * scale * 0.92:.1f}pt"
+        self.caption.setText(
+            f"<b style='font-size:{TITLE_PT * scale:.1f}pt'>{headline}</b><br>{counts}<br>"
+            f"<span style='color:{note_color}; {small}'>{note}</span>",
+            size=f"{CAPTION_PT * scale}pt",
+            color=INK,
+        )
+
+    def set_font_scale(self, scale: float) -> None:
+        """Scale text drawn inside the plots."""
+        self.weights.set_font_scale(scale)
+        self.mask.set_font_scale(scale)
+
+
+class PatternLab(QWidget):
+    """Five pruning patterns of one small random matrix, side by side, driven live.
+
+    Args:
+        parent: the Qt parent.
+        settings: the initial size, seed, amount, N:M and block shape.
+    """
+
+    def __init__(self, parent: QWidget | None = None, settings: LabSettings | None = None) -> None:
+        super().__init__(parent)
+        self._settings = settings or LabSettings()
+        self._matrix = random_matrix(self._settings.size, self._settings.seed)
+        self._results: dict[str, ColumnResult] = {}
+        self._presentation = False
+        self._values_visible = True
+        self._base_font = QFont(self.font())
+        self._secondary: list[QWidget] = []
+        self._build_controls()
+        self._build_figure()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.setSpacing(8)
+        layout.addWidget(self._controls)
+        layout.addWidget(self.figure, stretch=1)
+        self._sync_controls()
+        self._refresh()
+
+    # -- construction ---------------------------------------------------------
+    def _build_controls(self) -> None:
+        self._controls = QWidget(self)
+        row = QHBoxLayout(self._controls)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(6)
+        self._size_spin = self._spin(MIN_SIZE, MAX_SIZE, "Matrix size (N × N)")
+        self._seed_spin = self._spin(0, 999_999, "Random seed of the matrix")
+        self._regenerate = QPushButton("Regenerate", self)
+        self._regenerate.setToolTip("Draw a new random seed")
+        self._amount_slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal, self)
+        self._amount_slider.setRange(0.0, 100.0)
+        self._amount_slider.setSingleStep(1.0)
+        self._amount_slider.setDecimals(0)
+        self._amount_slider.setToolTip("Fraction pruned by the amount-based methods (%)")
+        self._amount_slider.setMinimumWidth(180)
+        self._nm_n = self._spin(0, 16, "N: weights kept in each group")
+        self._nm_m = self._spin(1, 16, "M: size of each group of consecutive inputs")
+        self._block_rows = self._spin(1, 16, "Block height (rows)")
+        self._block_cols = self._spin(1, 16, "Block width (columns)")
+        self._values_box = QCheckBox("Values", self)
+        self._values_box.setChecked(True)
+        self._values_box.setToolTip(f"Write weights into cells (N ≤ {VALUE_TEXT_MAX_SIZE})")
+        self._presentation_button = QPushButton("Presentation", self)
+        self._presentation_button.setCheckable(True)
+        self._presentation_button.setToolTip("Large fonts, fewer controls: for projectors")
+        self._export_button = self._build_export_button()
+        size_label, seed_label = self._label("Size"), self._label("Seed")
+        amount_label = self._label("Amount %")
+        nm_label, colon = self._label("N:M"), self._label(":")
+        block_label, times = self._label("Block"), self._label("×")
+        widgets: list[QWidget] = [
+            size_label, self._size_spin, seed_label, self._seed_spin, self._regenerate,
+            amount_label, self._amount_slider, nm_label, self._nm_n, colon, self._nm_m,
+            block_label, self._block_rows, times, self._block_cols, self._values_box,
+        ]  # fmt: skip
+        gaps_after = {self._regenerate, self._amount_slider, self._nm_m, self._block_cols}
+        for widget in widgets:
+            row.addWidget(widget, stretch=1 if widget is self._amount_slider else 0)
+            if widget in gaps_after:
+                row.addSpacing(14)
+        row.addStretch(0)
+        row.addWidget(self._presentation_button)
+        row.addWidget(self._export_button)
+        self._secondary = [
+            seed_label, self._seed_spin, self._regenerate, nm_label, self._nm_n, colon,
+            self._nm_m, block_label, self._block_rows, times, self._block_cols,
+            self._values_box, self._export_button,
+        ]  # fmt: skip
+        self._connect_controls()
+
+    def _spin(self, low: int, high: int, tip: str) -> QSpinBox:
+        spin = QSpinBox(self)
+        spin.setRange(low, high)
+        spin.setToolTip(tip)
+        spin.setKeyboardTracking(False)
+        return spin
+
+    def _label(self, text: str) -> QLabel:
+        label = QLabel(text, self)
+        palette = label.palette()
+        palette.setColor(label.foregroundRole(), QColor(MUTED))
+        label.setPalette(palette)
+        return label
+
+    def _build_export_button(self) -> QPushButton:
+        button = QPushButton("Export", self)
+        button.setToolTip("Save the figure or one column as PNG or SVG")
+        menu = QMenu(button)
+        whole = QAction("Whole figure…", menu)
+        whole.triggered.connect(lambda: self._ask_export(None))
+        menu.addAction(whole)
+        menu.addSeparator()
+        for key in KEYS:
+            action = QAction(f"{column_title(key, self._settings)[0]} column…", menu)
+            action.triggered.connect(lambda _=False, k=key: self._ask_export(k))
+            menu.addAction(action)
+        button.setMenu(menu)
+        return button
+
+    def _connect_controls(self) -> None:
+        self._size_spin.valueChanged.connect(self.set_size)
+        self._seed_spin.valueChanged.connect(self.set_seed)
+        self._regenerate.clicked.connect(self.regenerate)
+        self._amount_slider.valueChanged.connect(lambda v: self.set_amount(round(v) / 100.0))
+        self._nm_n.valueChanged.connect(lambda n: self.set_nm(n, self._nm_m.value()))
+        self._nm_m.valueChanged.connect(lambda m: self.set_nm(self._nm_n.value(), m))
+        self._block_rows.valueChanged.connect(
+            lambda r: self.set_block(r, self._block_cols.value())
+        )
+        self._block_cols.valueChanged.connect(
+            lambda c: self.set_block(self._block_rows.value(), c)
+        )
+        self._values_box.toggled.connect(self.set_values_visible)
+        self._presentation_button.toggled.connect(self.set_presentation)
+
+    def _build_figure(self) -> None:
+        self.figure = pg.GraphicsLayoutWidget(self)
+        self.figure.setBackground("w")
+        self.figure.setMinimumSize(900, 480)
+        grid = self.figure.ci
+        grid.setContentsMargins(10, 10, 10, 10)
+        grid.setSpacing(12)
+        self._figure_title = pg.LabelItem("", justify="center")
+        grid.addItem(self._figure_title, row=ROW_TITLE, col=0, colspan=len(KEYS) + 1)
+        self._columns = {key: _MethodColumn(key, grid, i) for i, key in enumerate(KEYS)}
+        self._build_legend(grid, len(KEYS))
+        for col in range(len(KEYS)):
+            grid.layout.setColumnStretchFactor(col, 1)
+        grid.layout.setColumnStretchFactor(len(KEYS), 0)
+
+    def _build_legend(self, grid: pg.GraphicsLayout, col: int) -> None:
+        self._legend_header = pg.LabelItem("", justify="left")
+        grid.addItem(self._legend_header, row=ROW_HEADER, col=col)
+        self._colorbar = pg.ColorBarItem(
+            values=LEVELS,
+            colorMap=diverging_colormap(),
+            interactive=False,
+            width=14,
+            pen=pg.mkPen(FRAME_RGB),
+        )
+        axis = self._colorbar.getAxis("right")
+        axis.setTextPen(pg.mkPen(INK))
+        axis.setPen(pg.mkPen(FRAME_RGB))
+        axis.setTicks([[(v, f"{v:g}") for v in (-2, -1, 0, 1, 2)]])
+        grid.addItem(self._colorbar, row=ROW_WEIGHTS, col=col)
+        self._mask_key = pg.LabelItem("", justify="left")
+        grid.addItem(self._mask_key, row=ROW_MASK, col=col)
+
+    # -- public API -----------------------------------------------------------
+    @property
+    def settings(self) -> LabSettings:
+        """The current settings (size, seed, amount, N:M, block)."""
+        return self._settings
+
+    def set_amount(self, fraction: float) -> None:
+        """Prune ``fraction`` (0..1) with the amount-based methods."""
+        fraction = float(fraction)
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"amount {fraction} is outside [0, 1]")
+        self._update(replace(self._settings, amount=fraction))
+
+    def amount(self) -> float:
+        """The current amount as a fraction."""
+        return self._settings.amount
+
+    def set_seed(self, seed: int) -> None:
+        """Draw the matrix from ``seed``."""
+        self._update(replace(self._settings, seed=int(seed)))
+
+    def regenerate(self) -> int:
+        """Draw a new random seed (different from the current one); returns it."""
+        seed = self._settings.seed
+        while seed == self._settings.seed:
+            seed = random.randrange(self._seed_spin.maximum() + 1)
+        self.set_seed(seed)
+        return seed
+
+    def set_size(self, size: int) -> None:
+        """Use a ``size`` x ``size`` matrix (4..32)."""
+        if not MIN_SIZE <= int(size) <= MAX_SIZE:
+            raise ValueError(f"size {size} is outside {MIN_SIZE}..{MAX_SIZE}")
+        self._update(replace(self._settings, size=int(size)))
+
+    def set_nm(self, n: int, m: int) -> None:
+        """Use N:M sparsity with ``n`` kept of every ``m``."""
+        self._update(replace(self._settings, nm=(int(n), int(m))))
+
+    def set_block(self, rows: int, cols: int) -> None:
+        """Use ``rows`` x ``cols`` blocks for block sparsity."""
+        self._update(replace(self._settings, block=(int(rows), int(cols))))
+
+    def matrix(self) -> torch.Tensor:
+        """A copy of the matrix being pruned."""
+        return self._matrix.clone()
+
+    def masks(self) -> dict[str, torch.Tensor]:
+        """The engine's mask of each applicable column (True = kept), by key."""
+        return {k: r.mask.clone() for k, r in self._results.items() if r.mask is not None}
+
+    def image_data(self, key: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """The arrays shown in column ``key``: (weights image, mask image or None)."""
+        column = self._columns[key]
+        weights = column.weights.displayed()
+        assert weights is not None
+        return weights, column.mask.displayed()
+
+    def caption(self, key: str) -> str:
+        """The plain sparsity caption of column ``key`` (e.g. ``25.0% pruned: 16 of 64``)."""
+        return self._columns[key].caption_text
+
+    def note(self, key: str) -> str:
+        """The second caption line of column ``key`` (what was zeroed, or why not)."""
+        return self._results[key].note
+
+    def is_column_enabled(self, key: str) -> bool:
+        """Whether column ``key``'s method applies to the current matrix."""
+        return self._columns[key].enabled
+
+    def column_tooltip(self, key: str) -> str:
+        """The tooltip of column ``key``'s header (the method's summary)."""
+        return self._columns[key].title.toolTip()
+
+    def set_values_visible(self, on: bool) -> None:
+        """Write weight values into the cells (only for N ≤ 10)."""
+        self._values_visible = bool(on)
+        with QSignalBlocker(self._values_box):
+            self._values_box.setChecked(self._values_visible)
+        self._refresh()
+
+    def set_presentation(self, on: bool) -> None:
+        """Large fonts and only the essential controls (for projectors), or back."""
+        self._presentation = bool(on)
+        with QSignalBlocker(self._presentation_button):
+            self._presentation_button.setChecked(self._presentation)
+        scale = self.font_scale()
+        font = QFont(self._base_font)
+        font.setPointSizeF(self._base_font.pointSizeF() * scale)
+        self.setFont(font)
+        for child in self._controls.findChildren(QWidget):
+            child.setFont(font)
+        self._amount_slider.setDecimals(0)  # makes the slider's label re-measure its text
+        for widget in self._secondary:
+            widget.setVisible(not self._presentation)
+        self._colorbar.getAxis("right").setStyle(tickFont=_scaled_font(scale))
+        for column in self._columns.values():
+            column.set_font_scale(scale)
+        self._refresh()
+
+    def is_presentation(self) -> bool:
+        """Whether presentation mode is on."""
+        return self._presentation
+
+    def font_scale(self) -> float:
+        """How much larger than normal the text is (2.0 in presentation mode)."""
+        return PRESENTATION_SCALE if self._presentation else 1.0
+
+    def column_items(self, key: str) -> list[QGraphicsItem]:
+        """The graphics items of column ``key``, top to bottom (for exporting one column)."""
+        return self._columns[key].items()
+
+    def export(self, path: str | Path, column: str | None = None, scale: float = 1.0) -> Path:
+        """Save the figure (or one column) to ``path``; ``.png`` or ``.svg`` picks the format."""
+        target = self.figure if column is None else self._columns[column].items()
+        return export_widget(target, path, scale=scale)
+
+    # -- internals ------------------------------------------------------------
+    def _update(self, settings: LabSettings) -> None:
+        if settings == self._settings and self._results:
+            return
+        if (settings.size, settings.seed) != (self._settings.size, self._settings.seed):
+            self._matrix = random_matrix(settings.size, settings.seed)
+        self._settings = settings
+        self._sync_controls()
+        self._refresh()
+
+    def _sync_controls(self) -> None:
+        s = self._settings
+        pairs = (
+            (self._size_spin, s.size),
+            (self._seed_spin, s.seed),
+            (self._amount_slider, round(s.amount * 100)),
+            (self._nm_n, s.nm[0]),
+            (self._nm_m, s.nm[1]),
+            (self._block_rows, s.block[0]),
+            (self._block_cols, s.block[1]),
+        )
+        for widget, value in pairs:
+            with QSignalBlocker(widget):
+                widget.setValue(value)
+        self._values_box.setEnabled(s.size <= VALUE_TEXT_MAX_SIZE)
+
+    def _refresh(self) -> None:
+        scale = self.font_scale()
+        values = self._values_visible and self._settings.size <= VALUE_TEXT_MAX_SIZE
+        for key, column in self._columns.items():
+            result = compute_column(key, self._matrix, self._settings)
+            self._results[key] = result
+            column.set_title(*column_title(key, self._settings), scale)
+            column.set_tooltip(lab_method_summary(key))
+            column.show(self._matrix, result, values, scale)
+        self._refresh_labels(scale)
+
+    def _refresh_labels(self, scale: float) -> None:
+        s = self._settings
+        self._figure_title.setText(
+            f"Pruning a {s.size}×{s.size} random matrix (seed {s.seed}) by "
+            f"{100 * s.amount:.0f}%: same weights, five patterns",
+            size=f"{FIGURE_TITLE_PT * scale}pt",
+            color=INK,
+            bold=True,
+        )
+        small = f"{CAPTION_PT * scale}pt"
+        self._legend_header.setText("weight", size=small, color=MUTED)
+        swatch = f"font-size:{1.5 * CAPTION_PT * scale:.1f}pt"
+        self._mask_key.setText(
+            f"<span style='color:{_hex(KEPT_RGB)}; {swatch}'>■</span> kept<br>"
+            f"<span style='color:{_hex(PRUNED_RGB)}; {swatch}'>■</span> pruned<br><br>"
+            f"<span style='color:{MUTED}'>× zeroed<br>&nbsp;&nbsp;&nbsp;weight</span>",
+            size=small,
+            color=INK,
+        )
+
+    def _ask_export(self, column: str | None) -> None:
+        name = "pattern_lab" if column is None else f"pattern_lab_{column}"
+        path, _ = QFileDialog.getSaveFileName(self, "Export figure", f"{name}.png", FILE_FILTER)
+        if path:
+            self.export(path, column=column, scale=2.0)
+
+
+def lab_method_summary(key: str) -> str:
+    """The engine's one-sentence summary of the method behind column ``key``."""
+    cls = {
+        "unstructured": L1Unstructured,
+        "rows": LnStructured,
+        "columns": LnStructured,
+        "n_m": NMSparsity,
+        "block": BlockSparsity,
+    }[key]
+    return cls.summary
+
+
+def _scaled_font(scale: float) -> QFont:
+    font = QFont()
+    font.setPointSizeF(CAPTION_PT * scale)
+    return font
