@@ -105,6 +105,16 @@ class _Reader:
         return values
 
 
+def exact_scalar(value: float, dtype: np.dtype) -> np.generic:
+    """``value`` as a numpy scalar that compares exactly against arrays of ``dtype``.
+
+    numpy 2 rounds a Python float to the array's dtype before comparing; a
+    float64 threshold (from a mixed-precision pool) must stay float64.
+    """
+    typed = dtype.type(value)
+    return typed if float(typed) == value or math.isinf(value) else np.float64(value)
+
+
 def _chunks(numel: int) -> range:
     return range(0, numel, CHUNK)
 
@@ -155,11 +165,12 @@ def _select(
     rank = k - total_below - 1
     threshold = float(np.partition(pool, rank)[rank])
     cuts: dict[str, LayerCut] = {}
-    ties_left = k - total_below - int(np.count_nonzero(pool < threshold))
+    ties_left = k - total_below - int(np.count_nonzero(pool < exact_scalar(threshold, pool.dtype)))
     for layer in layers:
         values = candidates[layer.name]
-        less = below[layer.name] + int(np.count_nonzero(values < threshold))
-        ties = min(ties_left, int(np.count_nonzero(values == threshold)))
+        at = exact_scalar(threshold, values.dtype)
+        less = below[layer.name] + int(np.count_nonzero(values < at))
+        ties = min(ties_left, int(np.count_nonzero(values == at)))
         ties_left -= ties
         cuts[layer.name] = LayerCut(layer.name, threshold, ties, less + ties)
     return cuts
@@ -213,10 +224,10 @@ def _bracket_pass(
             values = reader.magnitudes(layer, start, stop)
             n = stop - start
             low, inside = reader.flags[:n], reader.flags2[:n]
-            np.less(values, lo, out=low)
+            np.less(values, exact_scalar(lo, values.dtype), out=low)
             count += int(np.count_nonzero(low))
-            np.greater_equal(values, lo, out=inside)
-            np.less_equal(values, hi, out=low)
+            np.greater_equal(values, exact_scalar(lo, values.dtype), out=inside)
+            np.less_equal(values, exact_scalar(hi, values.dtype), out=low)
             np.logical_and(inside, low, out=inside)
             found.append(np.compress(inside, values))
             done += n
@@ -244,10 +255,11 @@ def build_masks(
             n = stop - start
             values = reader.magnitudes(layer, start, stop)
             keep = reader.flags2[:n]
+            threshold = exact_scalar(cut.threshold, values.dtype)
             # NaN (already pruned) compares False here and is dropped below.
-            np.greater_equal(values, cut.threshold, out=keep)
+            np.greater_equal(values, threshold, out=keep)
             if ties_left:
-                equal = np.flatnonzero(values == cut.threshold)[:ties_left]
+                equal = np.flatnonzero(values == threshold)[:ties_left]
                 keep[equal] = False
                 ties_left -= equal.size
             if layer.mask is not None:

@@ -327,9 +327,10 @@ class PruningSession:
         return masks
 
     def _global_layers(self, op: GlobalPrune) -> list[GlobalLayer]:
-        caps = dict(op.max_sparsity)
+        targets = {self._layer(t).info.name for t in op.targets}
+        caps = {self._layer(name).info.name: cap for name, cap in op.max_sparsity}
         for name in caps:
-            if self._aliases.get(name, name) not in {self._layer(t).info.name for t in op.targets}:
+            if name not in targets:
                 raise PruningError(f"{name}: capped but not among the global pruning targets")
         layers = []
         for name in dict.fromkeys(self._layer(t).info.name for t in op.targets):
@@ -344,12 +345,7 @@ class PruningSession:
     def _commit(self, new: MaskMap, token: CancelToken) -> Job[MaskMap]:
         """Move the given layers to new masks; all or nothing."""
         before: MaskMap = {name: self._layers[name].mask for name in new}
-        self._vault.check_space(
-            sum(
-                _zeroed(self._layers[name], mask).kept * _itemsize(self._layers[name].info.dtype)
-                for name, mask in new.items()
-            )
-        )
+        self._vault.check_space(sum(self._bytes_to_stash(name, mask) for name, mask in new.items()))
         done: list[tuple[str, object]] = []
         try:
             for i, (name, mask) in enumerate(new.items()):
@@ -364,6 +360,15 @@ class PruningSession:
                     self._vault.discard(name, segment)  # type: ignore[arg-type]
             raise
         return before
+
+    def _bytes_to_stash(self, name: str, new: PackedMask | None) -> int:
+        """Bytes of original values a move to ``new`` must stash (not stashed before)."""
+        layer = self._layers[name]
+        zeroed = _zeroed(layer, new)
+        saved = self._vault.saved(name)
+        if saved is not None:
+            zeroed = PackedMask(np.bitwise_and(zeroed.bits, np.invert(saved.bits)), zeroed.shape)
+        return zeroed.kept * _itemsize(layer.info.dtype)
 
     def _transition(
         self, name: str, new: PackedMask | None, on_chunk: Callable[[], None] | None

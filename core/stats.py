@@ -4,7 +4,7 @@ Sparsity comes from the masks; exact zeros in the values are counted
 separately (a weight can be zero without being pruned). Structured sparsity
 counts fully pruned rows (dim 0: output channels/neurons), columns (dim 1:
 input channels) and, for convolutions, fully pruned kernels, as Distiller's
-summary does. FLOPs come from ``torch.utils.flop_counter`` (2 per
+summary does. FLOPs use ``torch.utils.flop_counter``'s formulas (2 per
 multiply-add) for the session's example input; a layer's effective FLOPs are
 its dense FLOPs times the fraction of its weights kept (what a sparse kernel
 would execute). Sizes: dense = every parameter and buffer at its dtype;
@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch import nn
+from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
+from torch.utils.flop_counter import conv_flop_count, mm_flop
 
 from core.jobs import NEVER_CANCELLED, CancelToken, Job, Progress
 from core.session import PruningSession
@@ -117,19 +119,45 @@ class ModelStats:
 
 
 def layer_flops(session: PruningSession) -> dict[str, int] | None:
-    """Dense FLOPs of each module (by qualified name) for the example input."""
+    """Dense FLOPs of each Linear/Conv module (by qualified name) for the example input.
+
+    One forward pass with hooks that apply ``torch.utils.flop_counter``'s own
+    formulas (2 per multiply-add; ``conv_flop_count``, ``mm_flop``) to the
+    shapes each layer sees. ``FlopCounterMode`` itself is not used: entering it
+    imports torch._dynamo (1.2 s, and crashes PySide6's import hook when it
+    happens in a worker thread). The key ``""`` holds the model total; matmuls
+    outside Linear/Conv layers are not counted.
+    """
     if session.example_input is None:
         return None
-    model = session.model
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(session.example_input)
-    root = type(model).__name__
     flops: dict[str, int] = {}
-    for key, ops in counter.get_flop_counts().items():
-        if key.startswith(root + "."):
-            flops[key[len(root) + 1 :]] = int(sum(ops.values()))
-        elif key == root:
-            flops[""] = int(sum(ops.values()))
+
+    def count(name: str, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        x = inputs[0]
+        if isinstance(module, nn.Linear):
+            rows = x.numel() // module.in_features
+            value = mm_flop([rows, module.in_features], [module.in_features, module.out_features])
+        else:
+            transposed = isinstance(module, _ConvTransposeNd)
+            batched = x if x.dim() == module.weight.dim() else x.unsqueeze(0)
+            out = output if output.dim() == module.weight.dim() else output.unsqueeze(0)
+            value = conv_flop_count(
+                list(batched.shape), list(module.weight.shape), list(out.shape), transposed
+            )
+        flops[name] = flops.get(name, 0) + int(value)
+
+    handles = [
+        module.register_forward_hook(lambda m, i, o, name=name: count(name, m, i, o))
+        for name, module in session.model.named_modules()
+        if isinstance(module, nn.Linear | _ConvNd)
+    ]
+    try:
+        with torch.no_grad():
+            session.model(session.example_input)
+    finally:
+        for handle in handles:
+            handle.remove()
+    flops[""] = sum(flops.values())
     return flops
 
 

@@ -53,20 +53,27 @@ def find_targets(
     shared under several names (tied weights) appears once, under its first
     name, with the other names in ``aliases``.
     """
-    aliases: dict[int, list[str]] = {}
+    names: dict[int, list[str]] = {}
+    params: dict[int, torch.Tensor] = {}
     for name, param in model.named_parameters(remove_duplicate=False):
-        aliases.setdefault(id(param), []).append(name)
-    modules = dict(model.named_modules())
+        names.setdefault(id(param), []).append(name)
+        params[id(param)] = param
+    modules = dict(model.named_modules(remove_duplicate=False))
     found: list[TargetInfo] = []
-    seen: set[int] = set()
-    for name, param in model.named_parameters():
-        module_name, _, attr = name.rpartition(".")
-        module = modules[module_name]
-        if not _wanted(module, attr, param, include_bias, include_embeddings, include_other):
+    for key, all_names in names.items():
+        param = params[key]
+        # A tied tensor is a target if any of its names qualifies (e.g. an LM head
+        # tied to an embedding), and is named by the first name that does.
+        chosen = None
+        for name in all_names:
+            module_name, _, attr = name.rpartition(".")
+            module = modules[module_name]
+            if _wanted(module, attr, param, include_bias, include_embeddings, include_other):
+                chosen = (name, module_name, module)
+                break
+        if chosen is None:
             continue
-        if id(param) in seen:
-            continue
-        seen.add(id(param))
+        name, module_name, module = chosen
         found.append(
             TargetInfo(
                 name=name,
@@ -75,7 +82,7 @@ def find_targets(
                 shape=tuple(param.shape),
                 dtype=param.dtype,
                 device=param.device,
-                aliases=tuple(a for a in aliases[id(param)] if a != name),
+                aliases=tuple(a for a in all_names if a != name),
             )
         )
     return found

@@ -32,7 +32,7 @@ CHUNK = 1 << 22
 _DISK_MARGIN = 64 << 20
 
 
-@dataclass
+@dataclass(eq=False)
 class _Piece:
     """The stashed values of one chunk: in memory, on disk, or both."""
 
@@ -41,7 +41,7 @@ class _Piece:
     offset: int = -1
 
 
-@dataclass
+@dataclass(eq=False)
 class _Segment:
     """Values stashed by one operation for one parameter."""
 
@@ -139,7 +139,7 @@ class ValueVault:
 
     def check_space(self, nbytes: int) -> None:
         """Raise :class:`DiskSpaceError` if ``nbytes`` more would not fit on disk."""
-        if self._folder is None:
+        if self._folder is None or nbytes <= 0:
             return
         free = shutil.disk_usage(self._folder).free
         if free < nbytes + _DISK_MARGIN:

@@ -124,3 +124,29 @@ def sparsity_color(fraction: float) -> tuple[int, int, int]:
 def text_color_on(value: float, limit: float) -> tuple[int, int, int]:
     """Black or white, whichever reads better on the diverging colour of ``value``."""
     return (255, 255, 255) if abs(value) > 0.62 * limit else (33, 33, 33)
+
+
+# -- figure style shared by the light, slide-ready plots -------------------------
+BACKGROUND = "w"
+"""Plot background (white: reads on projectors and pastes cleanly into slides)."""
+INK = "#202124"
+"""Main text colour."""
+MUTED = "#5f6368"
+"""Secondary text colour (subtitles, notes, axis labels)."""
+FRAME_RGB: tuple[int, int, int] = (110, 110, 110)
+"""Axis lines and frames."""
+GRID_RGB: tuple[int, int, int] = (200, 200, 200)
+"""Cell borders and grid lines."""
+
+
+def hex_color(rgb: tuple[int, int, int]) -> str:
+    """``(r, g, b)`` as ``#rrggbb``."""
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def style_plot(plot: pg.PlotItem) -> None:
+    """Give ``plot``'s axes dark text and grey lines for a white background."""
+    for name in ("left", "bottom", "right", "top"):
+        axis = plot.getAxis(name)
+        axis.setPen(pg.mkPen(FRAME_RGB))
+        axis.setTextPen(pg.mkPen(INK))

@@ -79,6 +79,8 @@ class SessionController(QObject):
         # Work asked for while a job runs: commands in order, the latest preview/refresh.
         self._commands: list[Callable[[], None]] = []
         self._latest: dict[str, Callable[[], None]] = {}
+        self._mutating = False
+        self.mutating_changed.connect(lambda on: setattr(self, "_mutating", on))
 
     # -- model ------------------------------------------------------------------
     def load(self, loaded: LoadedModel) -> None:
@@ -99,6 +101,11 @@ class SessionController(QObject):
     def busy(self) -> bool:
         """Whether a worker currently owns the session."""
         return self.runner.busy
+
+    @property
+    def mutating(self) -> bool:
+        """Whether a job that changes weights is running."""
+        return self._mutating
 
     @property
     def queued(self) -> int:

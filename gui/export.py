@@ -30,6 +30,9 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QWidget
 
 Exportable = QWidget | QGraphicsItem | QGraphicsScene | Sequence[QGraphicsItem]
 SUFFIXES = (".png", ".svg")
+DEFAULT_DPI = 96
+ITEM_MARGIN = 6.0
+"""Scene pixels added around exported items, so frames at their edges are not cut."""
 FILE_FILTER = "PNG image (*.png);;SVG vector drawing (*.svg)"
 """A ``QFileDialog`` name filter for the formats :func:`export_widget` writes."""
 
@@ -91,6 +94,7 @@ def _scene_region(target: Exportable) -> tuple[QGraphicsScene, QRectF, QBrush] |
     rect = QRectF(items[0].sceneBoundingRect())
     for item in items[1:]:
         rect = rect.united(item.sceneBoundingRect())
+    rect = rect.adjusted(-ITEM_MARGIN, -ITEM_MARGIN, ITEM_MARGIN, ITEM_MARGIN)
     return scene, rect, _background(scene)
 
 
@@ -98,6 +102,11 @@ def _background(scene: QGraphicsScene) -> QBrush:
     views = scene.views()
     brush = views[0].backgroundBrush() if views else QBrush()
     return brush if brush.style() != Qt.BrushStyle.NoBrush else QBrush(Qt.GlobalColor.white)
+
+
+def _screen_dpi(scene: QGraphicsScene) -> int:
+    views = scene.views()
+    return views[0].logicalDpiX() if views else DEFAULT_DPI
 
 
 def _checked_size(width: float, height: float) -> QSize:
@@ -112,7 +121,7 @@ def _write_region(
     size = _checked_size(source.width(), source.height())
     target = QRectF(0, 0, source.width(), source.height())
     if out.suffix.lower() == ".svg":
-        device: QPaintDevice = _svg_generator(out, size)
+        device: QPaintDevice = _svg_generator(out, size, _screen_dpi(scene))
     else:
         device = QImage(size * scale, QImage.Format.Format_ARGB32)
         device.setDevicePixelRatio(scale)
@@ -131,7 +140,7 @@ def _write_region(
 def _write_widget(widget: QWidget, out: Path, scale: float) -> None:
     size = _checked_size(widget.width(), widget.height())
     if out.suffix.lower() == ".svg":
-        generator = _svg_generator(out, size)
+        generator = _svg_generator(out, size, widget.logicalDpiX())
         painter = QPainter(generator)
         try:
             widget.render(painter)
@@ -149,9 +158,12 @@ def _write_widget(widget: QWidget, out: Path, scale: float) -> None:
         raise ExportError(f"could not write {out}")
 
 
-def _svg_generator(out: Path, size: QSize) -> QSvgGenerator:
+def _svg_generator(out: Path, size: QSize, dpi: int) -> QSvgGenerator:
+    """An SVG device of ``size`` pixels at the screen's ``dpi``, so that fonts in
+    points and pixel-sized items come out as they look on screen."""
     generator = QSvgGenerator()
     generator.setFileName(str(out))
+    generator.setResolution(dpi)
     generator.setSize(size)
     generator.setViewBox(QRectF(0, 0, size.width(), size.height()))
     generator.setTitle("PruneScope")

@@ -10,6 +10,7 @@ no weights left cuts the network.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -140,6 +141,17 @@ class LayerTableModel(QAbstractTableModel):
         self._warning_icon = QApplication.style().standardIcon(
             QStyle.StandardPixmap.SP_MessageBoxWarning
         )
+        self._roles: dict[int, Callable[[LayerRow, int], Any]] = {
+            Qt.ItemDataRole.DisplayRole: self._display,
+            Qt.ItemDataRole.EditRole: self._edit,
+            Qt.ItemDataRole.CheckStateRole: self._check,
+            Qt.ItemDataRole.ToolTipRole: self._tooltip,
+            Qt.ItemDataRole.TextAlignmentRole: self._alignment,
+            Qt.ItemDataRole.BackgroundRole: self._background,
+            Qt.ItemDataRole.ForegroundRole: self._foreground,
+            Qt.ItemDataRole.DecorationRole: self._decoration,
+            Qt.ItemDataRole.FontRole: self._font,
+        }
 
     # -- filling ------------------------------------------------------------------------
     def load(self, session: PruningSession | None, included: set[str] | None) -> None:
@@ -212,6 +224,8 @@ class LayerTableModel(QAbstractTableModel):
         return None
 
     def flags(self, index: ModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
         base = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
         if index.column() == INCLUDE:
             return base | Qt.ItemFlag.ItemIsUserCheckable
@@ -222,20 +236,10 @@ class LayerTableModel(QAbstractTableModel):
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self.rows):
             return None
-        row, column = self.rows[index.row()], index.column()
-        handlers = {
-            Qt.ItemDataRole.DisplayRole: self._display,
-            Qt.ItemDataRole.EditRole: self._edit,
-            Qt.ItemDataRole.CheckStateRole: self._check,
-            Qt.ItemDataRole.ToolTipRole: self._tooltip,
-            Qt.ItemDataRole.TextAlignmentRole: self._alignment,
-            Qt.ItemDataRole.BackgroundRole: self._background,
-            Qt.ItemDataRole.ForegroundRole: self._foreground,
-            Qt.ItemDataRole.DecorationRole: self._decoration,
-            Qt.ItemDataRole.FontRole: self._font,
-        }
-        handler = handlers.get(Qt.ItemDataRole(role))
-        return None if handler is None else handler(row, column)
+        handler = self._roles.get(role)
+        if handler is None:
+            return None
+        return handler(self.rows[index.row()], index.column())
 
     def setData(self, index: ModelIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
         if not index.isValid():
@@ -362,8 +366,8 @@ class GlobalPanel(QWidget):
         )
         self.slider.setValue(50.0)
         self.explain = note_label(
-            "Ranks the remaining weights of all included layers together and prunes the "
-            "smallest |w|, so layers end at different sparsities."
+            "Ranks the remaining weights of all included layers together by magnitude and "
+            "prunes the smallest, so layers end at different sparsities."
         )
         self.live_check = QCheckBox("Live preview")
         self.live_check.setChecked(True)
@@ -445,7 +449,7 @@ class GlobalPanel(QWidget):
         c.plan_ready.connect(self._on_plan_ready)
         c.model_loaded.connect(lambda: self._reload(None))
         c.masks_changed.connect(self._on_masks_changed)
-        c.busy_changed.connect(self._on_busy)
+        c.mutating_changed.connect(self._on_busy)
         c.error.connect(self._on_controller_error)
 
     # -- public API -----------------------------------------------------------------------------
@@ -567,7 +571,7 @@ class GlobalPanel(QWidget):
 
     def _update_buttons(self, valid: bool) -> None:
         self.preview_button.setEnabled(valid)
-        self.apply_button.setEnabled(valid and not self.controller.busy)
+        self.apply_button.setEnabled(valid and not self.controller.mutating)
 
     def _clear_plan(self) -> None:
         had_plan = any(row.planned is not None for row in self.model.rows)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
@@ -41,7 +42,7 @@ from superqt import QLabeledDoubleSlider
 
 from core.errors import PruningError
 from core.methods import METHODS, make_method
-from core.operations import LayerPrune, Reset
+from core.operations import LayerPrune, Mode, Reset
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QSize
@@ -208,6 +209,10 @@ class ParamPage(QWidget):
         """How many units a count refers to in a weight of ``shape``, and their noun."""
         return math.prod(shape), "weights"
 
+    def remaining(self, shape: tuple[int, ...], mask: PackedMask) -> int:
+        """How many units of a weight pruned by ``mask`` are still (partly) kept."""
+        return mask.kept
+
     def check(self, info: TargetInfo) -> None:
         """Raise :class:`PruningError` when the method cannot prune ``info``."""
 
@@ -286,6 +291,12 @@ class StructuredPage(ParamPage):
             return 0, "channels"
         return shape[dim], "channels"
 
+    def remaining(self, shape: tuple[int, ...], mask: PackedMask) -> int:
+        dim = self.dim.value() % len(shape)
+        kept = mask.to_bool()
+        other = [d for d in range(kept.dim()) if d != dim]
+        return int((kept.sum(dim=other) != 0).sum())
+
     def check(self, info: TargetInfo) -> None:
         require_matrix(info, "structured pruning")
         check_dim(info, self.dim.value())
@@ -352,6 +363,15 @@ class BlockPage(ParamPage):
             return 0, "blocks"
         rows, cols = matrix_shape(shape)
         return math.ceil(rows / self.rows.value()) * math.ceil(cols / self.cols.value()), "blocks"
+
+    def remaining(self, shape: tuple[int, ...], mask: PackedMask) -> int:
+        rows, cols = matrix_shape(shape)
+        br, bc = self.rows.value(), self.cols.value()
+        kept = mask.to_numpy().reshape(rows, cols)
+        padded = np.zeros((math.ceil(rows / br) * br, math.ceil(cols / bc) * bc), dtype=bool)
+        padded[:rows, :cols] = kept
+        grid = padded.reshape(padded.shape[0] // br, br, padded.shape[1] // bc, bc)
+        return int(grid.any(axis=(1, 3)).sum())
 
     def check(self, info: TargetInfo) -> None:
         require_matrix(info, "block sparsity")
@@ -691,7 +711,7 @@ class LayerControls(QWidget):
         self.reset_button.clicked.connect(self.reset)
         self.permanent_button.clicked.connect(self.make_permanent)
         c = self.controller
-        c.busy_changed.connect(self._on_busy)
+        c.mutating_changed.connect(self._on_busy)
         c.preview_ready.connect(self._on_preview_ready)
         c.model_loaded.connect(self._on_model_loaded)
         c.masks_changed.connect(self._on_masks_changed)
@@ -747,7 +767,7 @@ class LayerControls(QWidget):
         """Set the amount as a count of units (clamped to the first target's units)."""
         self.amount_box.set_count(count)
 
-    def mode(self) -> str:
+    def mode(self) -> Mode:
         """``"set"`` or ``"further"``."""
         return "set" if self.set_radio.isChecked() else "further"
 
@@ -770,7 +790,7 @@ class LayerControls(QWidget):
         infos = [session.info(name) for name in self._targets]
         for info in infos:
             self._check_target(session, info, method)
-        return LayerPrune(self._targets, method, self.mode())  # type: ignore[arg-type]
+        return LayerPrune(self._targets, method, self.mode())
 
     def current_op(self) -> LayerPrune | None:
         """The last valid operation (None when the controls are invalid)."""
@@ -841,10 +861,12 @@ class LayerControls(QWidget):
         if amount > units:
             raise PruningError(f"{info.name}: cannot prune {amount} {noun}, it has {units:,}")
         mask = session.packed_mask(info.name)
-        remaining = info.numel if mask is None else mask.kept
-        if self.mode() == "further" and noun == "weights" and amount > remaining:
+        if self.mode() != "further" or mask is None:
+            return
+        remaining = page.remaining(info.shape, mask)
+        if amount > remaining:
             raise PruningError(
-                f"{info.name}: cannot prune {amount} more weights, only {remaining:,} remain"
+                f"{info.name}: cannot prune {amount} more {noun}, only {remaining:,} remain"
             )
 
     def _valid_op(self) -> LayerPrune | None:
@@ -916,7 +938,7 @@ class LayerControls(QWidget):
 
     def _update_buttons(self) -> None:
         has_session = self.controller.session is not None and bool(self._targets)
-        self.apply_button.setEnabled(self._op is not None and not self.controller.busy)
+        self.apply_button.setEnabled(self._op is not None and not self.controller.mutating)
         self.reset_button.setEnabled(has_session)
         self.permanent_button.setEnabled(has_session)
 

@@ -323,7 +323,6 @@ class MainWindow(QMainWindow):
 
     def _on_selection(self, names: tuple[str, ...]) -> None:
         self.layer_controls.set_targets(names)
-        self.global_panel.set_targets(names)
         self._current = names[0] if names else ""
         self._show_current()
 

@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 import torch
-from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QFont
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QGraphicsItem,
+    QGraphicsWidget,
     QHBoxLayout,
     QLabel,
     QMenu,
@@ -39,10 +40,15 @@ from core.errors import PruningError
 from core.methods import BlockSparsity, L1Unstructured, LnStructured, NMSparsity, PruningMethod
 from gui.colormaps import (
     ALARM_RGB,
+    FRAME_RGB,
+    GRID_RGB,
+    INK,
     KEPT_RGB,
+    MUTED,
     PRUNED_RGB,
     diverging_colormap,
     diverging_lut,
+    hex_color,
     mask_lut,
     text_color_on,
 )
@@ -52,16 +58,12 @@ KEYS: tuple[str, ...] = ("unstructured", "rows", "columns", "n_m", "block")
 """The lab's columns, left to right."""
 LEVELS: tuple[float, float] = (-2.0, 2.0)
 """Weights are clipped to, and coloured over, this range."""
-ROW_TITLE, ROW_HEADER, ROW_WEIGHTS, ROW_MASK, ROW_CAPTION = range(5)
+ROW_TITLE, ROW_HEADER, ROW_WEIGHTS, ROW_MASK, ROW_CAPTION, ROW_SPACER = range(6)
 MIN_SIZE, MAX_SIZE, DEFAULT_SIZE = 4, 32, 8
 VALUE_TEXT_MAX_SIZE = 10
 """Cell values are written into the cells up to this matrix size."""
 PRESENTATION_SCALE = 2.0
 TITLE_PT, CAPTION_PT, FIGURE_TITLE_PT = 11.0, 9.5, 12.5
-MUTED = "#5f6368"
-INK = "#202124"
-GRID_RGB = (200, 200, 200)
-FRAME_RGB = (110, 110, 110)
 CROSS_RGB = (128, 128, 128)
 
 
@@ -168,8 +170,10 @@ def sparsity_caption(mask: torch.Tensor) -> str:
     return f"{100.0 * pruned / total:.1f}% pruned: {pruned} of {total}"
 
 
-def _hex(rgb: tuple[int, int, int]) -> str:
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
+def format_value(value: float) -> str:
+    """A cell value with one decimal, never ``-0.0``."""
+    text = f"{value:.1f}"
+    return "0.0" if text == "-0.0" else text
 
 
 class FlexLabel(pg.LabelItem):
@@ -196,6 +200,7 @@ class _MatrixView:
         self._size = 0
         self._font_scale = 1.0
         self._texts: list[pg.TextItem] = []
+        self._text_count = 0
         self._configure_plot()
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setLookupTable(lut)
@@ -210,8 +215,7 @@ class _MatrixView:
         self.plot.addItem(self._crosses)
         self._placeholder = pg.TextItem("", color=MUTED, anchor=(0.5, 0.5))
         self.plot.addItem(self._placeholder)
-        pass
-        self.plot.geometryChanged.connect(self._keep_square)
+        self.plot.getViewBox().sigResized.connect(self._fit_fonts)
 
     def _configure_plot(self) -> None:
         plot = self.plot
@@ -223,12 +227,6 @@ class _MatrixView:
         plot.invertY(True)
         plot.setAspectLocked(True)
         plot.setDefaultPadding(0.0)
-
-    def _keep_square(self) -> None:
-        """Cap the plot's height at its width, so the grid row holds no empty band."""
-        width = self.plot.geometry().width()
-        if width > 0 and abs(self.plot.maximumHeight() - width) > 0.5:
-            self.plot.setMaximumHeight(width)
 
     def set_size(self, size: int) -> None:
         """Prepare grid, view range and value texts for a ``size`` x ``size`` matrix."""
@@ -243,19 +241,26 @@ class _MatrixView:
         self._frame.setData([0, size, size, 0, 0], [0, 0, size, size, 0])
         self.plot.setRange(xRange=(0, size), yRange=(0, size), padding=0.0)
         self._placeholder.setPos(size / 2, size / 2)
-        self._rebuild_texts(size if size <= VALUE_TEXT_MAX_SIZE else 0)
+        self._place_texts(size if size <= VALUE_TEXT_MAX_SIZE else 0)
         self._fit_fonts()
 
-    def _rebuild_texts(self, size: int) -> None:
-        for item in self._texts:
-            self.plot.removeItem(item)
-        self._texts = []
-        for row in range(size):
-            for col in range(size):
-                item = pg.TextItem("", anchor=(0.5, 0.5))
-                item.setPos(col + 0.5, row + 0.5)
-                self.plot.addItem(item)
-                self._texts.append(item)
+    def _place_texts(self, size: int) -> None:
+        """Put one value text in each cell, reusing a pool of TextItems.
+
+        Texts are hidden rather than removed: removing and dropping many
+        TextItems crashed the interpreter at exit (PySide6 6.12, pyqtgraph 0.14).
+        """
+        needed = size * size
+        while len(self._texts) < needed:
+            item = pg.TextItem("", anchor=(0.5, 0.5))
+            self.plot.addItem(item)
+            self._texts.append(item)
+        for index, item in enumerate(self._texts):
+            row, col = divmod(index, size) if size else (0, 0)
+            item.setPos(col + 0.5, row + 0.5)
+            item.setText("")
+            item.setVisible(index < needed)
+        self._text_count = needed
 
     def show(self, image: np.ndarray, pruned: np.ndarray | None, values: bool) -> None:
         """Show ``image`` (float32), cross out ``pruned`` cells, optionally write values."""
@@ -266,9 +271,9 @@ class _MatrixView:
         self._show_crosses(pruned)
         self._show_values(image, pruned, values)
 
-    def show_unavailable(self, image: np.ndarray | None, message: str) -> None:
-        """Show ``image`` faded (or nothing) with ``message`` across the plot."""
-        self.set_size(self._size if image is None else image.shape[0])
+    def show_unavailable(self, size: int, image: np.ndarray | None, message: str) -> None:
+        """Show ``image`` faded (or nothing) on a ``size`` grid, with ``message`` across it."""
+        self.set_size(size)
         if image is None:
             self.image.clear()
         else:
@@ -286,14 +291,14 @@ class _MatrixView:
         self._crosses.setData(cols + 0.5, rows + 0.5)
 
     def _show_values(self, image: np.ndarray | None, pruned: np.ndarray | None, on: bool) -> None:
-        for index, item in enumerate(self._texts):
+        for index, item in enumerate(self._texts[: self._text_count]):
             row, col = divmod(index, self._size)
             hidden = image is None or not on or (pruned is not None and pruned[row, col])
             if hidden:
                 item.setText("")
                 continue
             value = float(image[row, col])
-            item.setText(f"{value:.1f}")
+            item.setText(format_value(value))
             item.setColor(text_color_on(value, self._levels[1]))
 
     def set_font_scale(self, scale: float) -> None:
@@ -306,7 +311,7 @@ class _MatrixView:
             return
         cell_px = self.plot.getViewBox().width() / self._size
         font = QFont()
-        font.setPixelSize(max(7, int(cell_px * 0.34)))
+        font.setPixelSize(max(7, int(cell_px * 0.36)))
         for item in self._texts:
             item.setFont(font)
         note = QFont()
@@ -357,10 +362,12 @@ class _MethodColumn:
         """Show the outcome of this column's method on ``matrix``."""
         self.enabled = result.mask is not None
         if result.mask is None:
-            self.weights.show_unavailable(matrix.numpy(), "")
-            self.mask.show_unavailable(None, "not applicable")
+            size = matrix.shape[0]
+            self.weights.show_unavailable(size, matrix.numpy(), "")
+            self.mask.show_unavailable(size, None, "not applicable")
             self.caption_text = "not applicable"
-            self._set_caption("not applicable", "", result.note, scale, _hex(ALARM_RGB))
+            alarm = f"<span style='color:{hex_color(ALARM_RGB)}'>{result.note}</span>"
+            self._set_caption("not applicable", alarm, "", scale, MUTED)
             return
         keep = result.mask.numpy()
         self.weights.show((matrix * result.mask).numpy(), ~keep, values)
@@ -392,7 +399,14 @@ class PatternLab(QWidget):
     Args:
         parent: the Qt parent.
         settings: the initial size, seed, amount, N:M and block shape.
+
+    Signals:
+        presentation_changed(bool): presentation mode was switched (by any means).
+        settings_changed(): size, seed, amount, N:M or block shape changed.
     """
+
+    presentation_changed = Signal(bool)
+    settings_changed = Signal()
 
     def __init__(self, parent: QWidget | None = None, settings: LabSettings | None = None) -> None:
         super().__init__(parent)
@@ -419,24 +433,28 @@ class PatternLab(QWidget):
         row = QHBoxLayout(self._controls)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(6)
-        self._size_spin = self._spin(MIN_SIZE, MAX_SIZE, "Matrix size (N × N)")
-        self._seed_spin = self._spin(0, 999_999, "Random seed of the matrix")
+        self._size_spin = self._spin(MIN_SIZE, MAX_SIZE, "Matrix size (N × N)", "sizeSpin")
+        self._seed_spin = self._spin(0, 999_999, "Random seed of the matrix", "seedSpin")
         self._regenerate = QPushButton("Regenerate", self)
+        self._regenerate.setObjectName("regenerateButton")
         self._regenerate.setToolTip("Draw a new random seed")
         self._amount_slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal, self)
+        self._amount_slider.setObjectName("amountSlider")
         self._amount_slider.setRange(0.0, 100.0)
         self._amount_slider.setSingleStep(1.0)
         self._amount_slider.setDecimals(0)
         self._amount_slider.setToolTip("Fraction pruned by the amount-based methods (%)")
         self._amount_slider.setMinimumWidth(180)
-        self._nm_n = self._spin(0, 16, "N: weights kept in each group")
-        self._nm_m = self._spin(1, 16, "M: size of each group of consecutive inputs")
-        self._block_rows = self._spin(1, 16, "Block height (rows)")
-        self._block_cols = self._spin(1, 16, "Block width (columns)")
+        self._nm_n = self._spin(0, 16, "N: weights kept in each group", "nmNSpin")
+        self._nm_m = self._spin(1, 16, "M: size of each group of consecutive inputs", "nmMSpin")
+        self._block_rows = self._spin(1, 16, "Block height (rows)", "blockRowsSpin")
+        self._block_cols = self._spin(1, 16, "Block width (columns)", "blockColsSpin")
         self._values_box = QCheckBox("Values", self)
+        self._values_box.setObjectName("valuesBox")
         self._values_box.setChecked(True)
         self._values_box.setToolTip(f"Write weights into cells (N ≤ {VALUE_TEXT_MAX_SIZE})")
         self._presentation_button = QPushButton("Presentation", self)
+        self._presentation_button.setObjectName("presentationButton")
         self._presentation_button.setCheckable(True)
         self._presentation_button.setToolTip("Large fonts, fewer controls: for projectors")
         self._export_button = self._build_export_button()
@@ -464,8 +482,9 @@ class PatternLab(QWidget):
         ]  # fmt: skip
         self._connect_controls()
 
-    def _spin(self, low: int, high: int, tip: str) -> QSpinBox:
+    def _spin(self, low: int, high: int, tip: str, name: str) -> QSpinBox:
         spin = QSpinBox(self)
+        spin.setObjectName(name)
         spin.setRange(low, high)
         spin.setToolTip(tip)
         spin.setKeyboardTracking(False)
@@ -480,6 +499,7 @@ class PatternLab(QWidget):
 
     def _build_export_button(self) -> QPushButton:
         button = QPushButton("Export", self)
+        button.setObjectName("exportButton")
         button.setToolTip("Save the figure or one column as PNG or SVG")
         menu = QMenu(button)
         whole = QAction("Whole figure…", menu)
@@ -517,12 +537,48 @@ class PatternLab(QWidget):
         grid.setContentsMargins(10, 10, 10, 10)
         grid.setSpacing(12)
         self._figure_title = pg.LabelItem("", justify="center")
-        grid.addItem(self._figure_title, row=ROW_TITLE, col=0, colspan=len(KEYS) + 1)
-        self._columns = {key: _MethodColumn(key, grid, i) for i, key in enumerate(KEYS)}
-        self._build_legend(grid, len(KEYS))
-        for col in range(len(KEYS)):
-            grid.layout.setColumnStretchFactor(col, 1)
-        grid.layout.setColumnStretchFactor(len(KEYS), 0)
+        last = len(KEYS) + 1
+        grid.addItem(self._figure_title, row=ROW_TITLE, col=0, colspan=last + 1)
+        self._row_labels = {row: pg.LabelItem("", angle=-90) for row in (ROW_WEIGHTS, ROW_MASK)}
+        for row, label in self._row_labels.items():
+            grid.addItem(label, row=row, col=0)
+        self._columns = {key: _MethodColumn(key, grid, i + 1) for i, key in enumerate(KEYS)}
+        self._build_legend(grid, last)
+        for col in range(last + 1):
+            grid.layout.setColumnStretchFactor(col, 1 if 0 < col < last else 0)
+        spacer = QGraphicsWidget()
+        grid.addItem(spacer, row=ROW_SPACER, col=0)
+        # _fit_plots fixes the plots' height; the spacer row takes what is left.
+        for row in range(ROW_SPACER + 1):
+            grid.layout.setRowStretchFactor(row, 1 if row == ROW_SPACER else 0)
+        self._fit_timer = QTimer(self)
+        self._fit_timer.setSingleShot(True)
+        self._fit_timer.timeout.connect(self._fit_plots)
+        self.figure.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Re-fit the plots when the figure is resized."""
+        if watched is self.figure and event.type() == QEvent.Type.Resize:
+            self._fit_timer.start(0)
+        return super().eventFilter(watched, event)
+
+    def _fit_plots(self) -> None:
+        """Make every matrix plot the same square: as wide as a column allows, and
+        small enough that weights and masks both fit the figure's height."""
+        grid = self.figure.ci
+        labels = (self._figure_title, *(c.title for c in self._columns.values()))
+        fixed = sum(item.minimumHeight() for item in labels[:2])
+        fixed += max(c.caption.minimumHeight() for c in self._columns.values())
+        _, top, _, bottom = grid.layout.getContentsMargins()
+        fixed += top + bottom + 5 * grid.layout.verticalSpacing()
+        width = min(c.weights.plot.geometry().width() for c in self._columns.values())
+        side = max(40.0, min(width, (self.figure.height() - fixed) / 2))
+        for column in self._columns.values():
+            for plot in (column.weights.plot, column.mask.plot):
+                plot.setMinimumHeight(side)
+                plot.setMaximumHeight(side)
+        for item in (self._colorbar, self._mask_key, *self._row_labels.values()):
+            item.setMaximumHeight(side)
 
     def _build_legend(self, grid: pg.GraphicsLayout, col: int) -> None:
         self._legend_header = pg.LabelItem("", justify="left")
@@ -538,6 +594,8 @@ class PatternLab(QWidget):
         axis.setTextPen(pg.mkPen(INK))
         axis.setPen(pg.mkPen(FRAME_RGB))
         axis.setTicks([[(v, f"{v:g}") for v in (-2, -1, 0, 1, 2)]])
+        self._colorbar.setMinimumHeight(40)
+        self._colorbar.setPreferredHeight(40)
         grid.addItem(self._colorbar, row=ROW_WEIGHTS, col=col)
         self._mask_key = pg.LabelItem("", justify="left")
         grid.addItem(self._mask_key, row=ROW_MASK, col=col)
@@ -625,6 +683,8 @@ class PatternLab(QWidget):
 
     def set_presentation(self, on: bool) -> None:
         """Large fonts and only the essential controls (for projectors), or back."""
+        if bool(on) == self._presentation:
+            return
         self._presentation = bool(on)
         with QSignalBlocker(self._presentation_button):
             self._presentation_button.setChecked(self._presentation)
@@ -641,6 +701,8 @@ class PatternLab(QWidget):
         for column in self._columns.values():
             column.set_font_scale(scale)
         self._refresh()
+        self._fit_timer.start(0)
+        self.presentation_changed.emit(self._presentation)
 
     def is_presentation(self) -> bool:
         """Whether presentation mode is on."""
@@ -655,9 +717,20 @@ class PatternLab(QWidget):
         return self._columns[key].items()
 
     def export(self, path: str | Path, column: str | None = None, scale: float = 1.0) -> Path:
-        """Save the figure (or one column) to ``path``; ``.png`` or ``.svg`` picks the format."""
-        target = self.figure if column is None else self._columns[column].items()
-        return export_widget(target, path, scale=scale)
+        """Save the figure (or one column) to ``path``; ``.png`` or ``.svg`` picks the format.
+
+        The controls are not part of the picture; ``scale`` multiplies PNG pixels.
+        """
+        items = self.figure_items() if column is None else self.column_items(column)
+        return export_widget(items, path, scale=scale)
+
+    def figure_items(self) -> list[QGraphicsItem]:
+        """Every graphics item of the figure (without the empty space below it)."""
+        items: list[QGraphicsItem] = [self._figure_title, *self._row_labels.values()]
+        for column in self._columns.values():
+            items.extend(column.items())
+        items.extend((self._legend_header, self._colorbar, self._mask_key))
+        return items
 
     # -- internals ------------------------------------------------------------
     def _update(self, settings: LabSettings) -> None:
@@ -668,6 +741,7 @@ class PatternLab(QWidget):
         self._settings = settings
         self._sync_controls()
         self._refresh()
+        self.settings_changed.emit()
 
     def _sync_controls(self) -> None:
         s = self._settings
@@ -707,11 +781,13 @@ class PatternLab(QWidget):
         )
         small = f"{CAPTION_PT * scale}pt"
         self._legend_header.setText("weight", size=small, color=MUTED)
+        for row, text in ((ROW_WEIGHTS, "pruned weights"), (ROW_MASK, "mask")):
+            self._row_labels[row].setText(text, size=small, color=MUTED)
         swatch = f"font-size:{1.5 * CAPTION_PT * scale:.1f}pt"
         self._mask_key.setText(
-            f"<span style='color:{_hex(KEPT_RGB)}; {swatch}'>■</span> kept<br>"
-            f"<span style='color:{_hex(PRUNED_RGB)}; {swatch}'>■</span> pruned<br><br>"
-            f"<span style='color:{MUTED}'>× zeroed<br>&nbsp;&nbsp;&nbsp;weight</span>",
+            f"<span style='color:{hex_color(KEPT_RGB)}; {swatch}'>■</span> kept<br>"
+            f"<span style='color:{hex_color(PRUNED_RGB)}; {swatch}'>■</span> pruned<br><br>"
+            f"<span style='color:{MUTED}'>× = zeroed</span>",
             size=small,
             color=INK,
         )

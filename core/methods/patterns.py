@@ -24,6 +24,12 @@ def as_matrix(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(t.shape[0], -1)
 
 
+def ranking_magnitudes(t: torch.Tensor) -> torch.Tensor:
+    """|t| in a precision that ranks exactly: half types widened, float64 kept."""
+    magnitudes = t.abs()
+    return magnitudes if magnitudes.dtype == torch.float64 else magnitudes.float()
+
+
 @dataclass(frozen=True)
 class NMSparsity(PruningMethod):
     """Keep the ``n`` largest-magnitude weights in every ``m`` consecutive inputs (2:4)."""
@@ -58,7 +64,7 @@ class NMSparsity(PruningMethod):
                 f"{self.n}:{self.m} sparsity needs an input width divisible by {self.m}; "
                 f"this weight has {width} inputs per row"
             )
-        scores = matrix.abs().float().reshape(rows, width // self.m, self.m)
+        scores = ranking_magnitudes(matrix).reshape(rows, width // self.m, self.m)
         if current is not None:
             # Already pruned weights never win a slot over kept ones.
             scores = scores.masked_fill(~current.reshape(rows, width // self.m, self.m), -1.0)
@@ -103,7 +109,7 @@ class BlockSparsity(PruningMethod):
         rows, cols = matrix.shape
         br, bc = self.block_rows, self.block_cols
         grid = (math.ceil(rows / br), math.ceil(cols / bc))
-        padded = F.pad(matrix.abs().float(), (0, grid[1] * bc - cols, 0, grid[0] * br - rows))
+        padded = F.pad(ranking_magnitudes(matrix), (0, grid[1] * bc - cols, 0, grid[0] * br - rows))
         blocks = padded.reshape(grid[0], br, grid[1], bc)
         scores = (blocks.sum(dim=(1, 3)) if self.n == 1 else blocks.pow(2).sum(dim=(1, 3))).view(-1)
         live = torch.ones_like(scores, dtype=torch.bool)

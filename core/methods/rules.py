@@ -43,6 +43,19 @@ def linear_quantile(values: torch.Tensor, q: float) -> float:
     return float(result)
 
 
+def _largest_not_above(value: float, dtype: torch.dtype) -> float:
+    """The largest number of ``dtype`` that is <= ``value``.
+
+    ``|w| > value`` then holds exactly when ``|w| > result`` for ``|w|`` of that
+    dtype, without widening the tensor (torch would round ``value`` instead).
+    """
+    np_type = {torch.float16: np.float16, torch.float32: np.float32}.get(dtype, np.float64)
+    typed = np_type(value)
+    if float(typed) > value:
+        typed = np.nextafter(typed, np_type(-np.inf))
+    return float(typed)
+
+
 @dataclass(frozen=True)
 class MagnitudeThreshold(PruningMethod):
     """Prune every weight with ``|w| <= value``."""
@@ -69,7 +82,8 @@ class MagnitudeThreshold(PruningMethod):
         return self
 
     def compute_mask(self, t: torch.Tensor, current: torch.Tensor | None = None) -> torch.Tensor:
-        mask = _magnitudes(t) > self.value
+        magnitudes = _magnitudes(t)
+        mask = magnitudes > _largest_not_above(self.value, magnitudes.dtype)
         return mask if current is None else mask & current
 
 

@@ -23,6 +23,9 @@ NORMS: tuple[Any, ...] = (1, 2, float("inf"), float("-inf"), "fro")
 def channel_norms(t: torch.Tensor, n: Any, dim: int) -> torch.Tensor:
     """The ``n``-norm of every slice of ``t`` along ``dim`` (torch's definition)."""
     dims = [d for d in range(t.dim()) if d != dim]
+    if n == "fro" and len(dims) > 2:
+        # torch.norm's 'fro' only takes 1 or 2 dims; over more it is the 2-norm of the slice.
+        return torch.linalg.vector_norm(t, 2, dim=dims)
     return torch.norm(t, p=n, dim=dims)
 
 

@@ -1,0 +1,435 @@
+"""The layer controls and the global pruning panel, driven through real controller signals."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from core.errors import PruningError
+from core.jobs import run_job
+from core.methods import (
+    METHODS,
+    BlockSparsity,
+    L1Unstructured,
+    LnStructured,
+    MagnitudeThreshold,
+    NMSparsity,
+    QuantileRule,
+    RandomStructured,
+    RandomUnstructured,
+)
+from core.operations import GlobalPrune, LayerPrune
+from core.targets import TargetInfo
+from gui.controller import SessionController, load_builtin_demo
+from gui.global_panel import CAP, INCLUDE, PLANNED, GlobalPanel, LayerTableModel, parse_cap
+from gui.layer_controls import PREVIEW_DELAY_MS, LayerControls, StructuredPage, offered_methods
+
+CONV = "block1.conv1.weight"  # (16, 16, 3, 3): 2,304 weights
+STEM = "stem.conv.weight"  # (16, 1, 3, 3): 144 weights
+FC = "classifier.weight"  # (10, 32): 320 weights
+TIMEOUT = 20_000
+
+
+def settle(qtbot, controller: SessionController) -> None:
+    """Let pending preview timers fire and every queued job finish."""
+    qtbot.wait(PREVIEW_DELAY_MS + 30)
+    qtbot.waitUntil(lambda: not controller.busy, timeout=TIMEOUT)
+
+
+@pytest.fixture
+def controller(qtbot):
+    c = SessionController()
+    c.load(load_builtin_demo("cnn"))
+    qtbot.waitUntil(lambda: not c.busy, timeout=TIMEOUT)
+    yield c
+    settle(qtbot, c)
+    c.session.close()
+
+
+@pytest.fixture
+def controls(qtbot, controller):
+    widget = LayerControls(controller)
+    qtbot.addWidget(widget)
+    widget.set_targets((CONV,))
+    return widget
+
+
+@pytest.fixture
+def panel(qtbot, controller):
+    widget = GlobalPanel(controller)
+    qtbot.addWidget(widget)
+    return widget
+
+
+def preview_masks(qtbot, controls: LayerControls):
+    """Wait for the live preview of the controls' current op; return its masks."""
+    with qtbot.waitSignal(controls.controller.preview_ready, timeout=TIMEOUT) as blocker:
+        pass
+    return blocker.args[0]
+
+
+def apply_and_wait(qtbot, widget, controller: SessionController) -> None:
+    widget.live_check.setChecked(False)
+    assert widget.apply()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=TIMEOUT)
+
+
+# -- layer controls --------------------------------------------------------------------------
+
+
+def test_every_offered_method_but_custom_mask(controls):
+    offered = offered_methods()
+    assert "custom_mask" not in offered
+    assert set(offered) == set(METHODS) - {"custom_mask"}
+    combo = controls.method_combo
+    labels = [combo.itemText(i) for i in range(combo.count())]
+    assert "L1 unstructured" in labels and "N:M semi-structured" in labels
+    for i in range(combo.count()):
+        summary = METHODS[combo.itemData(i)].summary
+        assert combo.itemData(i, Qt.ItemDataRole.ToolTipRole) == summary
+    controls.set_method("block")
+    assert controls.summary.text() == BlockSparsity.summary
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("l1_unstructured", L1Unstructured(0.25)),
+        ("random_unstructured", RandomUnstructured(0.25, seed=0)),
+        ("ln_structured", LnStructured(0.25, n=2, dim=0)),
+        ("random_structured", RandomStructured(0.25, dim=0, seed=0)),
+        ("n_m", NMSparsity(2, 4)),
+        ("block", BlockSparsity(0.25, 4, 4, 2)),
+        ("threshold", MagnitudeThreshold(0.0)),
+        ("quantile", QuantileRule(0.25)),
+    ],
+)
+def test_build_op_for_each_method(controls, name, expected):
+    controls.set_method(name)
+    controls.set_amount_percent(25.0)
+    assert controls.build_op() == LayerPrune((CONV,), expected, "set")
+
+
+def test_build_op_reads_parameters_and_mode(qtbot, controls):
+    controls.set_method("ln_structured")
+    page = controls.page()
+    page.dim.setValue(1)
+    page.norm.setCurrentIndex(page.norm.findData(float("inf")))
+    with qtbot.waitSignal(controls.op_changed) as blocker:
+        controls.set_mode("further")
+    controls.set_amount_percent(37.5)
+    expected = LayerPrune((CONV,), LnStructured(0.375, n=float("inf"), dim=1), "further")
+    assert controls.build_op() == expected
+    assert blocker.args[0].mode == "further"
+    assert controls.further_radio.text() == "Prune a further 37.5% of what remains"
+
+
+def test_count_amount_is_bounded_by_units(controls):
+    controls.set_method("ln_structured")
+    controls.set_amount_count(5)
+    assert controls.build_op().method == LnStructured(5, n=2, dim=0)
+    assert controls.amount_box.count.maximum() == 16  # output channels
+    controls.set_method("l1_unstructured")
+    assert controls.amount_box.count.maximum() == 2304
+    controls.set_method("block")
+    assert controls.amount_box.count.maximum() == 4 * 36  # 4 x 36 blocks of 4x4 in 16 x 144
+
+
+def test_dim_spin_follows_the_targets_ndim(controls):
+    controls.set_method("random_structured")
+    dim = controls.page().dim
+    assert (dim.minimum(), dim.maximum()) == (-4, 3)
+    controls.set_targets((CONV, FC))
+    assert (dim.minimum(), dim.maximum()) == (-2, 1)
+
+
+def test_structured_page_rejects_1d_and_out_of_range_dim():
+    page = StructuredPage(seeded=False)
+    bias = TargetInfo("fc.bias", "fc", "Linear", (10,), torch.float32, torch.device("cpu"))
+    with pytest.raises(PruningError, match="at least 2 dimensions"):
+        page.check(bias)
+    weight = TargetInfo("fc.weight", "fc", "Linear", (10, 32), torch.float32, torch.device("cpu"))
+    page.dim.setRange(-4, 3)
+    page.dim.setValue(3)
+    with pytest.raises(PruningError, match="out of range"):
+        page.check(weight)
+
+
+def test_preview_matches_the_session_masks(qtbot, controls, controller):
+    controls.set_method("l1_unstructured")
+    with qtbot.waitSignal(controller.preview_ready, timeout=TIMEOUT) as blocker:
+        controls.set_amount_percent(30.0)
+    masks = blocker.args[0]
+    op = controls.build_op()
+    expected = run_job(controller.session.masks_job(op))
+    assert masks[CONV] == expected[CONV]
+    numel = controller.session.info(CONV).numel
+    assert masks[CONV].sparsity == round(0.3 * numel) / numel
+    assert controls.status_text().startswith("Preview — not applied")
+    assert controller.session.sparsity(CONV) == 0.0  # nothing applied
+
+
+def test_previews_are_throttled(qtbot, controls, controller, monkeypatch):
+    calls = []
+    monkeypatch.setattr(controller, "preview", lambda op: calls.append(op) or True)
+    for percent in (10.0, 20.0, 30.0, 40.0, 50.0, 60.0):
+        controls.set_amount_percent(percent)
+    assert calls == []
+    qtbot.waitUntil(lambda: len(calls) == 1, timeout=TIMEOUT)
+    qtbot.wait(PREVIEW_DELAY_MS + 50)
+    assert len(calls) == 1
+    assert calls[0].method == L1Unstructured(0.6)
+
+
+def test_live_preview_off_requests_nothing(qtbot, controls, controller, monkeypatch):
+    calls = []
+    monkeypatch.setattr(controller, "preview", lambda op: calls.append(op) or True)
+    controls.live_check.setChecked(False)
+    controls.set_amount_percent(42.0)
+    qtbot.wait(PREVIEW_DELAY_MS + 50)
+    assert calls == []
+
+
+@pytest.mark.parametrize("percent", [37.3, 50.0, 99.9])
+def test_apply_in_set_mode_gives_exact_sparsity(qtbot, controls, controller, percent):
+    controls.set_method("l1_unstructured")
+    controls.set_amount_percent(percent)
+    controls.set_mode("set")
+    apply_and_wait(qtbot, controls, controller)
+    numel = controller.session.info(CONV).numel
+    assert controller.session.sparsity(CONV) == round(percent / 100 * numel) / numel
+    assert controls.status_text().startswith("Applied")
+
+
+def test_apply_further_prunes_what_remains(qtbot, controls, controller):
+    controls.set_amount_percent(50.0)
+    apply_and_wait(qtbot, controls, controller)
+    controls.set_mode("further")
+    controls.set_amount_percent(50.0)
+    apply_and_wait(qtbot, controls, controller)
+    numel = controller.session.info(CONV).numel
+    assert controller.session.sparsity(CONV) == (1152 + 576) / numel
+
+
+def test_apply_is_disabled_while_busy(qtbot, controls, controller):
+    controls.live_check.setChecked(False)
+    assert controls.apply_button.isEnabled()
+    controls.apply()
+    assert controller.busy and not controls.apply_button.isEnabled()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=TIMEOUT)
+    assert controls.apply_button.isEnabled()
+
+
+def test_invalid_count_shows_error_and_disables_apply(qtbot, controls, controller):
+    controls.set_targets((CONV, FC))
+    with qtbot.waitSignal(controls.op_changed) as blocker:
+        controls.set_amount_count(2000)
+    assert blocker.args == [None]
+    assert "classifier.weight" in controls.status_text()
+    assert "cannot prune 2000" in controls.status_text()
+    assert "c0392b" in controls.status.styleSheet()
+    assert not controls.apply_button.isEnabled()
+    with pytest.raises(PruningError):
+        controls.build_op()
+    assert not controls.apply()
+    settle(qtbot, controller)
+    assert controller.session.sparsity(CONV) == 0.0
+
+
+def test_invalid_nm_width_shows_error(controls):
+    controls.set_targets((STEM,))  # 1 x 3 x 3 = 9 inputs per row
+    controls.set_method("n_m")
+    assert "divisible by 4" in controls.status_text()
+    assert not controls.apply_button.isEnabled()
+    controls.page().m.setValue(3)
+    assert controls.build_op().method == NMSparsity(2, 3)
+    assert controls.apply_button.isEnabled()
+
+
+def test_no_targets_disables_everything(controls):
+    controls.set_targets(())
+    assert not controls.body.isEnabled()
+    assert not controls.hint.isHidden()
+    with pytest.raises(PruningError):
+        controls.build_op()
+    assert controls.current_op() is None
+
+
+def test_reset_restores_the_layer(qtbot, controls, controller):
+    apply_and_wait(qtbot, controls, controller)
+    assert controller.session.sparsity(CONV) == 0.5
+    controls.reset()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=TIMEOUT)
+    assert controller.session.sparsity(CONV) == 0.0
+
+
+@pytest.mark.parametrize("answer", [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes])
+def test_make_permanent_asks_first(qtbot, controls, controller, monkeypatch, answer):
+    apply_and_wait(qtbot, controls, controller)
+    asked = []
+
+    def warning(*args, **_kwargs):
+        asked.append(args[2])
+        return answer
+
+    monkeypatch.setattr(QMessageBox, "warning", warning)
+    result = controls.make_permanent()
+    qtbot.waitUntil(lambda: not controller.busy, timeout=TIMEOUT)
+    assert "cannot be undone" in asked[0] and "clears the undo history" in asked[0]
+    session = controller.session
+    if answer == QMessageBox.StandardButton.No:
+        assert not result
+        assert session.history.can_undo() and not session.is_permanent(CONV)
+    else:
+        assert result
+        assert not session.history.entries and session.is_permanent(CONV)
+        assert session.sparsity(CONV) == 0.5
+
+
+# -- global panel ---------------------------------------------------------------------------
+
+
+def plan(qtbot, panel: GlobalPanel) -> dict[str, float]:
+    panel.live_check.setChecked(False)
+    with qtbot.waitSignal(panel.planned, timeout=TIMEOUT) as blocker:
+        assert panel.preview_plan()
+    assert blocker.args[0] == panel.planned_sparsity()
+    return blocker.args[0]
+
+
+def test_panel_lists_every_layer(panel, controller):
+    names = [row.name for row in panel.model.rows]
+    assert names == controller.session.names
+    assert panel.included() == tuple(names)
+    panel.set_targets((CONV, FC))
+    assert panel.included() == (CONV, FC)
+    panel.set_targets(())
+    assert panel.included() == tuple(names)
+
+
+def test_global_build_op(panel, controller):
+    panel.set_amount_percent(62.5)
+    panel.set_included(STEM, False)
+    panel.set_cap(FC, 20.0)
+    expected = GlobalPrune(
+        tuple(n for n in controller.session.names if n != STEM), 0.625, ((FC, 0.2),)
+    )
+    assert panel.build_op() == expected
+
+
+def test_planned_sparsity_equals_what_apply_gives(qtbot, panel, controls, controller):
+    apply_and_wait(qtbot, controls, controller)  # CONV at 50% before the global pruning
+    panel.set_amount_percent(60.0)
+    planned = plan(qtbot, panel)
+    assert set(planned) == set(controller.session.names)
+    assert planned[CONV] > 0.5
+    apply_and_wait(qtbot, panel, controller)
+    for name, sparsity in planned.items():
+        assert controller.session.sparsity(name) == sparsity
+
+
+def test_caps_are_respected(qtbot, panel, controller):
+    panel.set_amount_percent(90.0)
+    panel.set_cap(CONV, 20.0)
+    planned = plan(qtbot, panel)
+    numel = controller.session.info(CONV).numel
+    assert planned[CONV] == math.floor(0.2 * numel) / numel
+    apply_and_wait(qtbot, panel, controller)
+    assert controller.session.sparsity(CONV) == planned[CONV]
+
+
+def test_excluded_layer_stays_unchanged(qtbot, panel, controller):
+    panel.set_amount_percent(80.0)
+    panel.set_included(CONV, False)
+    planned = plan(qtbot, panel)
+    assert CONV not in planned
+    assert panel.model.data(panel.model.index(1, PLANNED)) == "—"
+    before = controller.session.effective(CONV).clone()
+    apply_and_wait(qtbot, panel, controller)
+    assert controller.session.sparsity(CONV) == 0.0
+    assert torch.equal(controller.session.effective(CONV), before)
+
+
+def test_full_prune_warns_about_wiped_layers(qtbot, panel):
+    panel.set_targets((STEM, FC))
+    panel.set_amount_percent(100.0)
+    planned = plan(qtbot, panel)
+    assert planned == {STEM: 1.0, FC: 1.0}
+    assert panel.wiped_layers() == (STEM, FC)
+    assert not panel.warning.isHidden()
+    assert panel.warning.text().endswith("2 layers would be pruned away entirely")
+    index = panel.model.index(0, PLANNED)
+    assert panel.model.data(index, Qt.ItemDataRole.BackgroundRole) is not None
+    assert panel.model.data(index, Qt.ItemDataRole.DecorationRole) is not None
+    panel.set_amount_percent(50.0)  # the plan is stale now: the warning goes
+    assert panel.warning.isHidden() and panel.planned_sparsity() == {}
+
+
+def test_live_replanning_is_throttled(qtbot, panel, controller, monkeypatch):
+    calls = []
+    monkeypatch.setattr(controller, "plan", lambda op: calls.append(op) or True)
+    for percent in (10.0, 20.0, 30.0):
+        panel.set_amount_percent(percent)
+    qtbot.waitUntil(lambda: len(calls) == 1, timeout=TIMEOUT)
+    qtbot.wait(PREVIEW_DELAY_MS + 50)
+    assert len(calls) == 1 and calls[0].amount == 0.3
+
+
+def test_table_edits_caps_and_inclusion(panel):
+    model = panel.model
+    cap = model.index(0, CAP)
+    assert model.flags(cap) & Qt.ItemFlag.ItemIsEditable
+    assert model.setData(cap, "25")
+    assert model.rows[0].cap == 25.0
+    assert not model.setData(cap, "250")
+    assert not model.setData(cap, "abc")
+    assert model.setData(cap, "")
+    assert model.rows[0].cap is None
+    include = model.index(0, INCLUDE)
+    assert model.setData(include, Qt.CheckState.Unchecked, Qt.ItemDataRole.CheckStateRole)
+    assert model.data(include, Qt.ItemDataRole.CheckStateRole) == Qt.CheckState.Unchecked
+    assert STEM not in panel.included()
+    with pytest.raises(PruningError):
+        panel.set_cap(FC, 120.0)
+    assert parse_cap(" 12,5 % ") == 12.5
+
+
+def test_no_included_layer_is_an_error(panel):
+    for name in panel.included():
+        panel.set_included(name, False)
+    assert "include at least one layer" in panel.status_text()
+    assert not panel.apply_button.isEnabled() and not panel.preview_button.isEnabled()
+    assert not panel.apply()
+
+
+def test_current_sparsity_follows_masks_changed(qtbot, panel, controls, controller):
+    apply_and_wait(qtbot, controls, controller)
+    row = panel.model.row_of(CONV)
+    assert row.pruned == 1152
+    assert panel.model.data(panel.model.index(1, 3)) == "50.0%"
+
+
+@pytest.mark.parametrize(("method", "live"), [("ln_structured", 8), ("block", 72)])
+def test_further_count_is_bounded_by_what_remains(qtbot, controls, controller, method, live):
+    controls.set_method(method)
+    controls.set_amount_percent(50.0)
+    apply_and_wait(qtbot, controls, controller)
+    controls.set_mode("further")
+    controls.set_amount_count(live)
+    assert controls.build_op().method.amount == live
+    controls.set_amount_count(live + 1)
+    assert f"only {live} remain" in controls.status_text()
+    assert not controls.apply_button.isEnabled()
+
+
+def test_layer_table_model_passes_qt_model_checks(qtmodeltester, controller):
+    model = LayerTableModel()  # no parent: it must outlive the tester's teardown
+    model.load(controller.session, {STEM, FC})
+    model.setData(model.index(4, CAP), "30")
+    model.set_planned({STEM: 144, FC: 12})
+    qtmodeltester.check(model, force_py=True)
+    assert model.row_of(STEM).wiped and not model.row_of(FC).wiped
