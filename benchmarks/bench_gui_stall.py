@@ -51,9 +51,9 @@ class Probe:
 
 
 def main() -> None:
+    from bench_global_prune import build_model
     from PySide6.QtWidgets import QApplication
 
-    from bench_global_prune import build_model
     from core.operations import GlobalPrune
     from gui.controller import LoadedModel
     from gui.main_window import MainWindow

@@ -24,8 +24,12 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -331,10 +335,12 @@ def signed_pixels(
 ) -> np.ndarray:
     """:func:`reduce_signed` over an explicit :class:`Tiling`.
 
-    Chunks of whole block-rows are copied (sequential read) into a reused
-    float32 scratch buffer that stays in cache; max and min over each block of
-    rows are then middle-dim reductions with a contiguous inner loop. Every
-    group of pixel rows is finally pooled over column blocks.
+    Big regions are cut into bands of pixel rows reduced in parallel (see
+    :func:`_run_bands`). In a band, chunks of whole block-rows are copied
+    (sequential read) into a reused float32 scratch buffer that stays in
+    cache; max and min over each block of rows are then middle-dim reductions
+    with a contiguous inner loop; each group of pixel rows is finally pooled
+    over column blocks.
     """
     r0, r1, c0, c1 = plan.region
     source = matrix.detach()[r0:r1, c0:c1]
@@ -342,21 +348,127 @@ def signed_pixels(
     if plan.is_identity:
         return _to_pixels(_masked_float(source, sub_mask))
     out = torch.from_numpy(np.empty((plan.rows, plan.cols), dtype=np.float32))
-    width, block = source.shape[1], plan.block_rows
+
+    def band(p0: int, p1: int) -> None:
+        rows = slice(p0 * plan.block_rows, p1 * plan.block_rows)
+        band_mask = None if sub_mask is None else sub_mask[rows]
+        _signed_band(source[rows], band_mask, plan.block_rows, plan.block_cols, out[p0:p1])
+
+    _run_bands(plan, band)
+    return out.numpy()
+
+
+def _signed_band(
+    source: torch.Tensor,
+    mask: torch.Tensor | None,
+    block_rows: int,
+    block_cols: int,
+    out: torch.Tensor,
+) -> None:
+    """Reduce ``source`` (rows of whole blocks, the last may be ragged) into ``out``."""
+    width, n_pixel_rows = source.shape[1], out.shape[0]
     group = max(1, GROUP_ELEMENTS // width)
-    per_chunk = max(1, CHUNK_ELEMENTS // (block * width))
-    scratch = torch.empty(min(per_chunk, plan.rows) * block * width)
-    high = torch.empty(min(group, plan.rows), width)
+    per_chunk = max(1, CHUNK_ELEMENTS // (block_rows * width))
+    scratch = torch.empty(min(per_chunk, n_pixel_rows) * block_rows * width)
+    high = torch.empty(min(group, n_pixel_rows), width)
     low = torch.empty_like(high)
-    for g0 in range(0, plan.rows, group):
-        g1 = min(plan.rows, g0 + group)
+    for g0 in range(0, n_pixel_rows, group):
+        g1 = min(n_pixel_rows, g0 + group)
         for p0 in range(g0, g1, per_chunk):
             p1 = min(g1, p0 + per_chunk)
-            rows = slice(p0 * block, p1 * block)
-            chunk = _fill(scratch, source[rows], None if sub_mask is None else sub_mask[rows])
-            _row_extremes(chunk, block, high[p0 - g0 : p1 - g0], low[p0 - g0 : p1 - g0])
-        _signed_columns(high[: g1 - g0], low[: g1 - g0], plan.block_cols, out[g0:g1])
-    return out.numpy()
+            rows = slice(p0 * block_rows, p1 * block_rows)
+            chunk = _fill(scratch, source[rows], None if mask is None else mask[rows])
+            _row_extremes(chunk, block_rows, high[p0 - g0 : p1 - g0], low[p0 - g0 : p1 - g0])
+        _signed_columns(high[: g1 - g0], low[: g1 - g0], block_cols, out[g0:g1])
+
+
+# --------------------------------------------------------------------- bands
+#: Regions smaller than this many elements are reduced in the calling thread only.
+PARALLEL_MIN_ELEMENTS = 1 << 22
+
+#: At most this many bands (pool threads) per reduction.
+MAX_BANDS = 8
+
+_band_pool: ThreadPoolExecutor | None = None
+_band_workers = 0
+_band_pool_lock = threading.Lock()
+
+
+def _run_bands(plan: Tiling, reduce_band: Callable[[int, int], None]) -> None:
+    """Call ``reduce_band(p0, p1)`` on bands of pixel rows covering ``plan``.
+
+    Each band runs in its own pool thread with one intra-op thread: two
+    independent single-threaded streams keep going when another process
+    (or the GUI thread) takes a core, where one op-by-op fork-join over both
+    cores stalls at every op (measured 2x faster under load, ~10% slower idle).
+    """
+    bands = _band_count(plan)
+    if bands == 1:
+        reduce_band(0, plan.rows)
+        return
+    edges = [plan.rows * i // bands for i in range(bands + 1)]
+    assert _band_pool is not None
+    futures = [_band_pool.submit(reduce_band, p0, p1) for p0, p1 in itertools.pairwise(edges)]
+    for future in futures:
+        future.result()
+
+
+def _band_count(plan: Tiling) -> int:
+    area = (plan.row_stop - plan.row_start) * (plan.col_stop - plan.col_start)
+    if area < PARALLEL_MIN_ELEMENTS or plan.rows < 2 or not _per_thread_intra_op():
+        return 1
+    return max(1, min(_start_band_pool(), plan.rows))
+
+
+def _start_band_pool() -> int:
+    """Start the shared band pool once; return its size (1: no pool, reduce serially).
+
+    Its threads run torch ops with one intra-op thread each. ``torch.set_num_threads``
+    also sets the default that threads created later start from, so the pool's
+    threads are all started (a barrier) and the default is then put back.
+    """
+    global _band_pool, _band_workers
+    with _band_pool_lock:
+        if _band_pool is None:
+            threads = torch.get_num_threads()
+            workers = max(1, min(MAX_BANDS, threads))
+            if workers > 1:
+                barrier = threading.Barrier(workers)
+                _band_pool = ThreadPoolExecutor(
+                    workers,
+                    thread_name_prefix="display-band",
+                    initializer=_single_threaded,
+                    initargs=(barrier,),
+                )
+                for future in [_band_pool.submit(int) for _ in range(workers)]:
+                    future.result()
+                torch.set_num_threads(threads)
+            _band_workers = workers
+        return _band_workers
+
+
+def _single_threaded(barrier: threading.Barrier) -> None:
+    torch.set_num_threads(1)
+    barrier.wait()
+
+
+@functools.cache
+def _per_thread_intra_op() -> bool:
+    """True when ``torch.set_num_threads`` in one thread leaves running threads alone.
+
+    So it is with the OpenMP backend (torch's default on Linux, macOS and
+    Windows wheels); elsewhere bands would make the whole process serial, so
+    we reduce in the calling thread instead.
+    """
+    before = torch.get_num_threads()
+    if before < 2:
+        return False
+    probe = threading.Thread(target=torch.set_num_threads, args=(1,))
+    probe.start()
+    probe.join()
+    per_thread = torch.get_num_threads() == before
+    torch.set_num_threads(before)  # also the default for threads started later
+    return per_thread
 
 
 def _fill(scratch: torch.Tensor, rows: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -434,14 +546,18 @@ def fraction_pixels(mask: torch.Tensor, plan: Tiling) -> np.ndarray:
         return _to_pixels(source != 0)
     out = torch.from_numpy(np.empty((plan.rows, plan.cols), dtype=np.float32))
     block = plan.block_rows
-    per_chunk = max(1, CHUNK_ELEMENTS // (block * source.shape[1]))
     row_sizes = _block_sizes(r1 - r0, block).unsqueeze(1)
     col_sizes = _block_sizes(c1 - c0, plan.block_cols)
-    for p0 in range(0, plan.rows, per_chunk):
-        p1 = min(plan.rows, p0 + per_chunk)
-        counts = _row_counts(source[p0 * block : p1 * block], block)
-        sums = _column_sums(counts, plan.block_cols)
-        torch.div(sums, row_sizes[p0:p1] * col_sizes, out=out[p0:p1])
+    per_chunk = max(1, CHUNK_ELEMENTS // (block * source.shape[1]))
+
+    def band(b0: int, b1: int) -> None:
+        for p0 in range(b0, b1, per_chunk):
+            p1 = min(b1, p0 + per_chunk)
+            counts = _row_counts(source[p0 * block : p1 * block], block)
+            sums = _column_sums(counts, plan.block_cols)
+            torch.div(sums, row_sizes[p0:p1] * col_sizes, out=out[p0:p1])
+
+    _run_bands(plan, band)
     return out.numpy()
 
 

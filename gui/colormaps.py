@@ -72,8 +72,8 @@ def _colormap(colors: list[tuple[int, int, int]], name: str) -> pg.ColorMap:
     return pg.ColorMap(positions, np.array(colors, dtype=np.ubyte), name=name)
 
 
-def _lut(colormap: pg.ColorMap) -> np.ndarray:
-    table = colormap.getLookupTable(0.0, 1.0, nPts=LUT_SIZE, alpha=False)
+def _lut(colormap: pg.ColorMap, size: int = LUT_SIZE) -> np.ndarray:
+    table = colormap.getLookupTable(0.0, 1.0, nPts=size, alpha=False)
     return np.ascontiguousarray(table, dtype=np.uint8)
 
 
@@ -92,14 +92,17 @@ def sparsity_colormap() -> pg.ColorMap:
     return _colormap([_hex_to_rgb(c) for c in BLUES[1:]], "prunescope-sparsity")
 
 
-def diverging_lut() -> np.ndarray:
-    """A ``(256, 3)`` uint8 lookup table of :func:`diverging_colormap`."""
-    return _lut(diverging_colormap())
+def diverging_lut(size: int = LUT_SIZE) -> np.ndarray:
+    """A ``(size, 3)`` uint8 lookup table of :func:`diverging_colormap` (256 by default).
+
+    An odd ``size`` (e.g. 255) puts an entry exactly on the white centre.
+    """
+    return _lut(diverging_colormap(), size)
 
 
-def mask_lut() -> np.ndarray:
-    """A ``(256, 3)`` uint8 lookup table of :func:`mask_colormap` (use levels ``(0, 1)``)."""
-    return _lut(mask_colormap())
+def mask_lut(size: int = LUT_SIZE) -> np.ndarray:
+    """A ``(size, 3)`` uint8 lookup table of :func:`mask_colormap` (use levels ``(0, 1)``)."""
+    return _lut(mask_colormap(), size)
 
 
 def sparsity_lut() -> np.ndarray:

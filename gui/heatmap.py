@@ -26,7 +26,8 @@ import numpy as np
 import pyqtgraph as pg
 import torch
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QMouseEvent, QPaintEvent, QPalette
+from PySide6.QtGui import QMouseEvent, QPainter, QPaintEvent, QPalette
+from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QWidget
 from superqt.utils import create_worker
 
@@ -39,19 +40,19 @@ from core.display import (
     signed_pixels,
     tiling,
 )
+from gui.colormaps import diverging_colormap, mask_colormap
 
 #: Matrices up to this many elements get exact levels at once, on the GUI thread.
 SYNC_LEVELS_LIMIT = 1 << 22
 
-#: A new matrix up to this many elements is reduced at once (≲ 10 ms here), no preview.
-SYNC_REDUCE_LIMIT = 1 << 24
+#: A new matrix up to this many elements (2048²) is reduced at once (≲ 6 ms here), no preview.
+SYNC_REDUCE_LIMIT = 1 << 22
 
 #: On zoom/pan, visible regions up to this many elements are reduced at once (≲ 2 ms).
 SYNC_REGION_LIMIT = 1 << 22
 
 #: Start the worker this long after a preview if no paint event came first (hidden view).
 START_FALLBACK_MS = 30
-START_AFTER_PAINT = True
 
 #: Milliseconds between re-reductions while the user zooms or pans.
 RANGE_THROTTLE_MS = 50
@@ -65,14 +66,32 @@ PAINT_HELP = (
     "Wheel zooms; middle-drag (or drag in another view) pans."
 )
 
-#: Diverging map for weights: blue (negative), white (0), red (positive).
-WEIGHTS_COLORMAP = "CET-D1A"
+#: Shared colour maps, so heatmaps, the pattern lab and plots agree.
+WEIGHTS_COLORMAP = diverging_colormap()
+
+#: LUT entries: odd, so that 0 on symmetric levels hits the white centre exactly.
+LUT_SIZE = 255
+
+#: Outside the matrix (a neutral grey that no colour map uses) and the matrix frame.
+OUTSIDE_COLOR = (200, 200, 200)
+FRAME_COLOR = (90, 90, 90)
 
 #: Names a display cell in hover text, e.g. ``lambda r, c: "w[3, 1, 0, 2]"``.
 IndexFormatter = Callable[[int, int], str]
 
-#: Mask map: pruned dark red, kept light; fractions blend between them.
-MASK_COLORMAP = pg.ColorMap(pos=[0.0, 1.0], color=[(140, 24, 40), (236, 236, 228)])
+MASK_COLORMAP = mask_colormap()
+
+#: Colour-bar ticks for masks.
+MASK_TICKS = [[(0.0, "pruned"), (0.5, "50%"), (1.0, "kept")]]
+
+#: Width of the colour-bar axis (fixed, so views line up whatever the labels).
+BAR_AXIS_WIDTH = 52
+
+#: Kernel-grid separators are drawn when a block spans at least this many screen pixels.
+GRID_MIN_PIXELS = 5
+
+#: ... and when there are at most this many separator lines.
+GRID_MAX_LINES = 8192
 
 
 @dataclass(frozen=True)
@@ -221,6 +240,13 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._setup_plot(title)
         self._image = pg.ImageItem(axisOrder="row-major")
         self._plot.addItem(self._image)
+        self._frame = pg.PlotCurveItem(pen=pg.mkPen(FRAME_COLOR, width=1))
+        self._frame.setZValue(10)
+        self._plot.addItem(self._frame)
+        self._grid = pg.PlotCurveItem(pen=pg.mkPen((60, 60, 60, 150), width=1), connect="pairs")
+        self._grid.setZValue(9)
+        self._grid_block: tuple[int, int] | None = None
+        self._plot.addItem(self._grid)
         self._bar = pg.ColorBarItem(
             values=self._levels,
             colorMap=WEIGHTS_COLORMAP,
@@ -230,13 +256,16 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             colorMapMenu=False,
         )
         self._bar.setImageItem(self._image, insert_in=self._plot)
+        self._image.setLookupTable(WEIGHTS_COLORMAP.getLookupTable(nPts=LUT_SIZE))
         _style_axis(self._bar.axis, self._foreground)
+        self._bar.axis.setStyle(hideOverlappingLabels=False)
+        self._bar.axis.setWidth(BAR_AXIS_WIDTH)
         self._label = pg.LabelItem(justify="left", size="9pt", color=self._foreground)
         self.addItem(self._label, row=1, col=0)
         self._timer = QTimer(self, singleShot=True, interval=RANGE_THROTTLE_MS)
         self._timer.timeout.connect(self._on_range_settled)
         self._kick = QTimer(self, singleShot=True)
-        self._kick.timeout.connect(self._request_full)
+        self._kick.timeout.connect(self._on_kick)
         self._start_after_paint = False
         self._plot.vb.sigRangeChanged.connect(self._on_range_changed)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
@@ -246,13 +275,15 @@ class HeatmapView(pg.GraphicsLayoutWidget):
 
     def _setup_plot(self, title: str) -> None:
         plot = self._plot
+        for name in ("left", "bottom"):
+            plot.setAxisItems({name: IndexAxis(name)})
         plot.setTitle(title, size="11pt", color=self._foreground)
         plot.invertY(True)
         plot.setAspectLocked(True)
         plot.hideButtons()
         plot.setMenuEnabled(False)
         plot.setDefaultPadding(0.0)
-        plot.vb.setBackgroundColor(self.palette().color(QPalette.ColorRole.AlternateBase))
+        plot.vb.setBackgroundColor(OUTSIDE_COLOR)
         for name, label in (("left", "row"), ("bottom", "column")):
             axis = plot.getAxis(name)
             axis.setLabel(label, color=self._foreground.name())
@@ -310,6 +341,11 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         return self._is_full
 
     @property
+    def pending(self) -> bool:
+        """True while the full-information image for the current view is still coming."""
+        return self._matrix is not None and not self._closed() and not self._settled()
+
+    @property
     def paintable(self) -> bool:
         """Whether mouse strokes paint (see :data:`PAINT_HELP`)."""
         return self._paintable
@@ -359,8 +395,39 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._set_kind(kind)
         if not (keep_view and same_shape):
             self._reset_view()
+        self._set_extent(*matrix.shape)
         self._start_levels(levels)
         self._refresh(initial=True)
+
+    def set_block_grid(self, block: tuple[int, int] | None) -> None:
+        """Draw separators every ``block = (rows, cols)`` (e.g. between conv kernels).
+
+        They show only when a block is at least :data:`GRID_MIN_PIXELS` on screen.
+        """
+        self._grid_block = block
+        xs: list[float] = []
+        ys: list[float] = []
+        if block is not None and self._matrix is not None:
+            rows, cols = self._matrix.shape
+            if rows // block[0] + cols // block[1] <= GRID_MAX_LINES:
+                for r in range(block[0], rows, block[0]):
+                    xs += [0, cols]
+                    ys += [r, r]
+                for c in range(block[1], cols, block[1]):
+                    xs += [c, c]
+                    ys += [0, rows]
+        self._grid.setData(np.array(xs, dtype=float), np.array(ys, dtype=float))
+        self._update_grid_visibility()
+
+    def _update_grid_visibility(self) -> None:
+        block = self._grid_block
+        if block is None:
+            self._grid.setVisible(False)
+            return
+        px_w, px_h = self._plot.vb.viewPixelSize()
+        self._grid.setVisible(
+            min(block[0] / max(px_h, 1e-12), block[1] / max(px_w, 1e-12)) >= GRID_MIN_PIXELS
+        )
 
     def set_levels(self, levels: tuple[float, float]) -> None:
         """Fix the colour levels (weights views sharing one scale)."""
@@ -378,13 +445,30 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._set_label_idle()
         if self._pending:
             self._pending = False
-            self._request_full()
+            if not self._settled():
+                self._request_full()
+
+    def close(self) -> bool:
+        """Stop timers and ignore late worker results (pyqtgraph clears the scene here)."""
+        self._timer.stop()
+        self._kick.stop()
+        self._start_after_paint = False
+        self._matrix = None
+        return super().close()
+
+    def _closed(self) -> bool:
+        return bool(getattr(self, "closed", False))
 
     def export(self, path: str | Path) -> None:
         """Save the view as PNG (a grab of the widget) or SVG, chosen by suffix.
 
+        SVG goes through pyqtgraph's SVGExporter (vector axes and text); where
+        that fails (pyqtgraph 0.14 cannot parse Qt 6.12's SVG paths) the widget
+        is rendered through a QSvgGenerator instead.
+
         Raises:
             ValueError: a suffix other than .png or .svg.
+            OSError: the file could not be written.
         """
         path = Path(path)
         suffix = path.suffix.lower()
@@ -392,18 +476,41 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             if not self.grab().save(str(path)):
                 raise OSError(f"could not write {path}")
         elif suffix == ".svg":
-            from pyqtgraph.exporters import SVGExporter
-
-            SVGExporter(self.scene()).export(str(path))
+            self._export_svg(path)
         else:
             raise ValueError(f"export to .png or .svg, not {path.name!r}")
+
+    def _export_svg(self, path: Path) -> None:
+        from pyqtgraph.exporters import SVGExporter
+
+        try:
+            SVGExporter(self.scene()).export(str(path))
+            return
+        except ValueError:
+            pass
+        generator = QSvgGenerator()
+        generator.setFileName(str(path))
+        generator.setSize(self.size())
+        generator.setViewBox(self.rect())
+        generator.setResolution(self.logicalDpiX())
+        generator.setTitle(self._plot.titleLabel.text or "PruneScope heatmap")
+        painter = QPainter(generator)
+        try:
+            self.render(painter)
+        finally:
+            painter.end()
+        if not path.exists():
+            raise OSError(f"could not write {path}")
 
     def describe(self, row: int, col: int) -> str:
         """Hover text for cell ``(row, col)``, e.g. ``"row 12, col 40: -0.0312 (kept)"``."""
         value, kept = self._value_at(row, col)
-        text = f"{self._index_text(row, col)}: {value:.4g}"
-        if kept is not None:
-            text += " (kept)" if kept else " (pruned)"
+        if self._kind == "mask":
+            text = f"{self._index_text(row, col)}: {'kept' if kept else 'pruned'}"
+        else:
+            text = f"{self._index_text(row, col)}: {value + 0.0:.4g}"  # + 0.0: no "-0"
+            if kept is not None:
+                text += " (kept)" if kept else " (pruned)"
         plan = self._shown
         if plan is not None and not plan.is_identity:
             text += self._block_text(plan, row, col)
@@ -417,7 +524,10 @@ class HeatmapView(pg.GraphicsLayoutWidget):
     # ------------------------------------------------------------------ kind & levels
     def _set_kind(self, kind: str) -> None:
         if kind != self._kind:
-            self._bar.setColorMap(MASK_COLORMAP if kind == "mask" else WEIGHTS_COLORMAP)
+            colormap = MASK_COLORMAP if kind == "mask" else WEIGHTS_COLORMAP
+            self._bar.setColorMap(colormap)
+            self._image.setLookupTable(colormap.getLookupTable(nPts=LUT_SIZE))
+            self._bar.axis.setTicks(MASK_TICKS if kind == "mask" else None)
         self._kind = kind
 
     def _start_levels(self, levels: tuple[float, float] | None) -> None:
@@ -445,6 +555,13 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         return self._mask if self._apply_mask else None
 
     # ------------------------------------------------------------------ view & plans
+    def _set_extent(self, rows: int, cols: int) -> None:
+        """Frame the matrix and label axis ticks only inside it."""
+        self._frame.setData([0, cols, cols, 0, 0], [0, 0, rows, rows, 0])
+        self._frame.setVisible(rows * cols > 0)
+        self._plot.getAxis("bottom").extent = cols
+        self._plot.getAxis("left").extent = rows
+
     def _reset_view(self) -> None:
         assert self._matrix is not None
         rows, cols = self._matrix.shape
@@ -485,7 +602,10 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         limit = SYNC_REDUCE_LIMIT if initial else SYNC_REGION_LIMIT
         if _area(plan) <= limit:
             self._serial += 1
-            self._show(self._reduce_now(plan), plan, full=True, serial=self._serial)
+            pixels = self._reduce_now(plan)
+            if self._kind == "weights" and not self._exact_levels:
+                self._finish_levels(pixels if self._covers_all(plan) else None)
+            self._show(pixels, plan, full=True, serial=self._serial)
             return
         if not initial:
             self._request_full()
@@ -495,10 +615,9 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         if self._kind == "weights" and not self._exact_levels:
             self._apply_levels(symmetric_levels(float(np.abs(preview).max(initial=0.0))))
         self._show(preview, plan, full=False, serial=self._serial)
-        if not START_AFTER_PAINT:
-            self._request_full()
-            return
-        self._start_after_paint = True  # the preview's paint must not wait for the worker
+        # The preview's first paint must not compete with the worker for the CPU:
+        # start it right after that paint (or soon anyway, e.g. when hidden).
+        self._start_after_paint = True
         self._kick.start(START_FALLBACK_MS)
 
     def paintEvent(self, ev: QPaintEvent) -> None:
@@ -507,6 +626,10 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         if self._start_after_paint:
             self._start_after_paint = False
             self._kick.start(0)
+
+    def _on_kick(self) -> None:
+        self._start_after_paint = False
+        self._request_full()
 
     def _reduce_now(self, plan: Tiling) -> np.ndarray:
         assert self._matrix is not None
@@ -536,7 +659,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         if self._busy or self._running:
             self._pending = True
             return
-        if self._matrix is None or self._wanted is None:
+        if self._closed() or self._matrix is None or self._wanted is None:
             return
         self._serial += 1
         request = _Request(
@@ -561,29 +684,37 @@ class HeatmapView(pg.GraphicsLayoutWidget):
 
     def _on_reduced(self, result: _Result) -> None:
         self._running = False
+        if self._closed():
+            return
         request = result.request
         if request.generation == self._generation and request.serial > self._shown_serial:
             if not self._exact_levels and request.kind == "weights":
-                self._finish_levels(result)
+                found = result.max_abs
+                self._finish_levels(result.pixels if found is None else None, found)
             full = request.plan == self._wanted
             self._show(result.pixels, request.plan, full=full, serial=request.serial)
         self._pending = False
         if not self._settled():
             self._request_full()
 
-    def _finish_levels(self, result: _Result) -> None:
-        """Exact levels: the full-matrix reduction keeps the global extreme."""
-        found = result.max_abs
-        if found is None:
-            found = float(np.abs(result.pixels).max(initial=0.0))
+    def _finish_levels(self, pixels: np.ndarray | None, max_abs: float | None = None) -> None:
+        """Exact levels: a whole-matrix reduction keeps the global extreme (else one pass)."""
+        if max_abs is None:
+            if pixels is not None:
+                max_abs = float(np.abs(pixels).max(initial=0.0))
+            else:
+                assert self._matrix is not None
+                max_abs = _max_abs(self._matrix, self._effective_mask())
         self._exact_levels = True
-        self._apply_levels(symmetric_levels(found))
+        self._apply_levels(symmetric_levels(max_abs))
 
     def _settled(self) -> bool:
         return self._wanted is None or (self._is_full and self._shown == self._wanted)
 
     def _on_reduce_failed(self, error: BaseException) -> None:
         self._running = False
+        if self._closed():
+            return
         self._label.setText(f"could not reduce the matrix: {error}")
         if self._pending:
             self._pending = False
@@ -595,6 +726,9 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             self._timer.start()
 
     def _on_range_settled(self) -> None:
+        if self._closed():
+            return
+        self._update_grid_visibility()
         plan = self._visible_plan()
         if plan is None or (plan == self._wanted and (self._is_full or self._running)):
             return
@@ -616,6 +750,8 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         return 0 <= row < rows and 0 <= col < cols
 
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        if self._closed():
+            return
         cell = self._cell_at_scene(scene_pos)
         if cell is None:
             if not self._busy:
@@ -756,6 +892,23 @@ class HeatmapView(pg.GraphicsLayoutWidget):
 
     def _stroke_cells(self) -> dict[tuple[int, int], None]:
         return {} if self._stroke is None else self._stroke.cells
+
+
+class IndexAxis(pg.AxisItem):
+    """An axis of weight indices: integer ticks, none outside ``[0, extent]``."""
+
+    def __init__(self, orientation: str) -> None:
+        super().__init__(orientation)
+        self.extent: int | None = None
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list:
+        """pyqtgraph's ticks, keeping whole numbers within the matrix."""
+        levels = super().tickValues(minVal, maxVal, size)
+        upper = math.inf if self.extent is None else self.extent
+        return [
+            (spacing, [v for v in values if 0 <= v <= upper and float(v).is_integer()])
+            for spacing, values in levels
+        ]
 
 
 def _area(plan: Tiling) -> int:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 import torch
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QWidget
 
 from gui.colormaps import (
@@ -144,9 +145,14 @@ class MagnitudeHistogram(pg.PlotWidget):
         line = pg.InfiniteLine(
             angle=90,
             movable=False,
-            pen=pg.mkPen(rgb, width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
+            pen=pg.mkPen(rgb, width=2, style=Qt.PenStyle.DashLine),
             label=label,
-            labelOpts={"position": position, "color": rgb, "anchors": [(0, 0), (0, 0)]},
+            labelOpts={
+                "position": position,
+                "color": rgb,
+                "fill": (255, 255, 255, 210),
+                "anchors": [(0, 0), (1, 0)],
+            },
         )
         line.hide()
         self.getPlotItem().addItem(line, ignoreBounds=True)

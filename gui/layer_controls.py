@@ -738,7 +738,8 @@ class LayerControls(QWidget):
                     page.set_targets(infos, self._session())
             finally:
                 self._updating = False
-        self._on_changed()
+        # A new selection shows the layer as it is; previews start when a control moves.
+        self._revalidate(preview=False)
 
     def method_name(self) -> str:
         """The registry name of the selected method."""

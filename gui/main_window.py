@@ -8,6 +8,7 @@ controller is busy, the layer views show "working" and wait for the result.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -51,10 +53,11 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("PruneScope")
         self.setAcceptDrops(True)
-        self.resize(1440, 900)
+        self._fit_to_screen()
         self.controller = controller or SessionController(self)
         self.settings = QSettings()
-        self._current: str = ""  # parameter shown in the layer views
+        self._current: str = ""  # parameter selected for the layer views
+        self._shown: str = ""  # parameter the layer views last drew
         self._build_widgets()
         self._build_docks()
         self._build_menus()
@@ -63,6 +66,15 @@ class MainWindow(QMainWindow):
         self._restore_settings()
 
     # -- construction ---------------------------------------------------------------
+    def _fit_to_screen(self) -> None:
+        """Default size: 1600 x 1000, or 92% of a smaller screen."""
+        screen = self.screen().availableGeometry() if self.screen() else None
+        width, height = 1600, 1000
+        if screen is not None:
+            width = min(width, int(screen.width() * 0.92))
+            height = min(height, int(screen.height() * 0.92))
+        self.resize(width, height)
+
     def _build_widgets(self) -> None:
         self.tree = ModelTreeView(self)
         self.layer_views = LayerViews(self)
@@ -85,7 +97,11 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(layer_page, "Layer")
         self.tabs.addTab(self.stats_panel, "Statistics")
-        self.tabs.addTab(self.pattern_lab, "Pattern lab")
+        lab_scroll = QScrollArea(self)
+        lab_scroll.setWidgetResizable(True)
+        lab_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        lab_scroll.setWidget(self.pattern_lab)
+        self.tabs.addTab(lab_scroll, "Pattern lab")
         self.setCentralWidget(self.tabs)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -105,8 +121,9 @@ class MainWindow(QMainWindow):
         prune_tabs.addTab(self.global_panel, "Global")
         self.prune_tabs = prune_tabs
         self.controls_dock = self._dock("Prune", prune_tabs, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.resizeDocks([self.tree_dock, self.controls_dock], [430, 380], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.tree_dock, self.history_dock], [600, 220], Qt.Orientation.Vertical)
+        self.tree_dock.setMinimumWidth(260)
+        self.controls_dock.setMinimumWidth(340)
+        self.history_dock.setMinimumHeight(140)
 
     def _action(self, text: str, slot: object, shortcut: object = None, tip: str = "") -> QAction:
         action = QAction(text, self)
@@ -145,14 +162,16 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
 
         edit = bar.addMenu("&Edit")
-        self.undo_action = self._action("&Undo", self.controller.undo, QKeySequence.StandardKey.Undo)
-        self.redo_action = self._action("&Redo", self.controller.redo, QKeySequence.StandardKey.Redo)
+        self.undo_action = self._action(
+            "&Undo", self.controller.undo, QKeySequence.StandardKey.Undo
+        )
+        self.redo_action = self._action(
+            "&Redo", self.controller.redo, QKeySequence.StandardKey.Redo
+        )
         edit.addAction(self.undo_action)
         edit.addAction(self.redo_action)
         edit.addSeparator()
-        edit.addAction(
-            self._action("Reset &all layers", self.controller.reset_all, tip="Undoable")
-        )
+        edit.addAction(self._action("Reset &all layers", self.controller.reset_all, tip="Undoable"))
 
         view = bar.addMenu("&View")
         for dock in (self.tree_dock, self.history_dock, self.controls_dock):
@@ -204,7 +223,9 @@ class MainWindow(QMainWindow):
         c.layer_ready.connect(self._on_layer_ready)
         c.error.connect(self.show_error)
         c.runner.progress.connect(self._on_progress)
-        c.runner.cancelled.connect(lambda label: self.statusBar().showMessage(f"{label}: cancelled", 4000))
+        c.runner.cancelled.connect(
+            lambda label: self.statusBar().showMessage(f"{label}: cancelled", 4000)
+        )
         self.tree.selection_changed.connect(self._on_selection)
         self.history_view.step_requested.connect(c.goto)
         self.layer_views.paint_stroke_finished.connect(self._on_paint)
@@ -301,12 +322,12 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(self._recent()))
 
     # -- drag and drop ----------------------------------------------------------------
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()
         if urls and all(Path(u.toLocalFile()).suffix in MODEL_SUFFIXES for u in urls[:1]):
             event.acceptProposedAction()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+    def dropEvent(self, event: QDropEvent) -> None:
         urls = event.mimeData().urls()
         if urls:
             event.acceptProposedAction()
@@ -339,8 +360,15 @@ class MainWindow(QMainWindow):
         info = session.info(name)
         shape = " × ".join(map(str, info.shape))
         pruned = session.sparsity(name)
-        self.layer_title.setText(f"{name}  ·  {info.module_type}  ·  {shape}  ·  {pruned:.1%} pruned")
-        self.layer_views.show_layer(original, mask, effective)
+        self.layer_title.setText(
+            f"{name}  ·  {info.module_type}  ·  {shape}  ·  {pruned:.1%} pruned"
+        )
+        layout = None
+        if name != self._shown:  # a new layer: conv kernels read best as a grid
+            kernel = math.prod(info.shape[2:]) if len(info.shape) > 2 else 1
+            layout = "kernels" if kernel > 1 else "matrix"
+        self._shown = name
+        self.layer_views.show_layer(original, mask, effective, layout=layout)
         self.histogram.show(original, mask)
 
     def _on_masks_changed(self, names: tuple[str, ...]) -> None:
@@ -438,11 +466,13 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         state = self.settings.value("window_state")
-        if isinstance(state, QByteArray):
-            self.restoreState(state)
+        if not (isinstance(state, QByteArray) and self.restoreState(state)):
+            horizontal, vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
+            self.resizeDocks([self.tree_dock, self.controls_dock], [440, 380], horizontal)
+            self.resizeDocks([self.tree_dock, self.history_dock], [620, 200], vertical)
         self._fill_recent_menu()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QCloseEvent) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         if self.controller.busy:

@@ -208,7 +208,7 @@ class ParameterTreeModel(QAbstractItemModel):
         if column == 0:
             return node.label
         if column == 1:
-            return node.type_name if not node.param else f"{node.type_name}.{node.label}"
+            return "" if node.param else node.type_name
         if column == 2:
             return " × ".join(map(str, self._session.info(node.param).shape)) if node.param else ""
         if column == 3:
@@ -278,8 +278,9 @@ class ModelTreeView(QWidget):
         self.tree.setAlternatingRowColors(True)
         self.tree.setItemDelegateForColumn(SPARSITY_COLUMN, SparsityBarDelegate(self.tree))
         header = self.tree.header()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in range(1, len(COLUMNS)):
+        header.setStretchLastSection(True)
+        header.setMinimumSectionSize(40)
+        for column in range(len(COLUMNS) - 1):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.selectionModel().selectionChanged.connect(self._emit_selection)
         layout = QVBoxLayout(self)

@@ -176,13 +176,33 @@ def format_value(value: float) -> str:
     return "0.0" if text == "-0.0" else text
 
 
+def set_label(label: pg.LabelItem, text: str, **style: object) -> None:
+    """``label.setText(text, **style)``, skipped when nothing changed (slider drags)."""
+    key = (text, tuple(sorted(style.items())))
+    if getattr(label, "_last_text", None) == key:
+        return
+    label._last_text = key  # type: ignore[attr-defined]
+    label.setText(text, **style)
+
+
 class FlexLabel(pg.LabelItem):
-    """A LabelItem that does not force its column to be as wide as its text.
+    """A centred LabelItem that does not force its column to be as wide as its text.
 
     pyqtgraph sizes a LabelItem's minimum width to its text, so a long caption
     widens one column of a grid; here only the height is a minimum, and the
     grid's equal stretch factors keep all columns the same width.
     """
+
+    def setText(self, text: str, **style: object) -> None:
+        """Set the text, centring every line within the block (not only the block)."""
+        document = self.item.document()
+        option = document.defaultTextOption()
+        option.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        document.setDefaultTextOption(option)
+        self.item.setTextWidth(-1)
+        super().setText(text, **style)
+        self.item.setTextWidth(document.idealWidth())
+        self.resizeEvent(None)
 
     def updateMin(self) -> None:
         """Keep the text's height as the minimum height, but no minimum width."""
@@ -194,9 +214,10 @@ class FlexLabel(pg.LabelItem):
 class _MatrixView:
     """A heatmap of a small matrix in a PlotItem: cells, grid, pruned crosses, values."""
 
-    def __init__(self, lut: np.ndarray, levels: tuple[float, float]) -> None:
+    def __init__(self, lut: np.ndarray, levels: tuple[float, float], values: bool) -> None:
         self.plot = pg.PlotItem()
         self._levels = levels
+        self._with_values = values
         self._size = 0
         self._font_scale = 1.0
         self._texts: list[pg.TextItem] = []
@@ -241,15 +262,11 @@ class _MatrixView:
         self._frame.setData([0, size, size, 0, 0], [0, 0, size, size, 0])
         self.plot.setRange(xRange=(0, size), yRange=(0, size), padding=0.0)
         self._placeholder.setPos(size / 2, size / 2)
-        self._place_texts(size if size <= VALUE_TEXT_MAX_SIZE else 0)
+        self._place_texts(size if self._with_values and size <= VALUE_TEXT_MAX_SIZE else 0)
         self._fit_fonts()
 
     def _place_texts(self, size: int) -> None:
-        """Put one value text in each cell, reusing a pool of TextItems.
-
-        Texts are hidden rather than removed: removing and dropping many
-        TextItems crashed the interpreter at exit (PySide6 6.12, pyqtgraph 0.14).
-        """
+        """Put one value text in each cell, reusing (and hiding) a pool of TextItems."""
         needed = size * size
         while len(self._texts) < needed:
             item = pg.TextItem("", anchor=(0.5, 0.5))
@@ -330,8 +347,8 @@ class _MethodColumn:
     def __init__(self, key: str, grid: pg.GraphicsLayout, col: int) -> None:
         self.key = key
         self.title = FlexLabel("", justify="center")
-        self.weights = _MatrixView(diverging_lut(), LEVELS)
-        self.mask = _MatrixView(mask_lut(), (0.0, 1.0))
+        self.weights = _MatrixView(diverging_lut(), LEVELS, values=True)
+        self.mask = _MatrixView(mask_lut(), (0.0, 1.0), values=False)
         self.caption = FlexLabel("", justify="center")
         grid.addItem(self.title, row=ROW_HEADER, col=col)
         grid.addItem(self.weights.plot, row=ROW_WEIGHTS, col=col)
@@ -346,12 +363,15 @@ class _MethodColumn:
 
     def set_tooltip(self, text: str) -> None:
         """Explain the method on hover over the header and both plots."""
+        if text == self.title.toolTip():
+            return
         for item in (self.title, self.weights.plot, self.mask.plot):
             item.setToolTip(text)
 
     def set_title(self, title: str, subtitle: str, scale: float) -> None:
         """Write the two-line header."""
-        self.title.setText(
+        set_label(
+            self.title,
             f"<b>{title}</b><br><span style='color:{MUTED}; font-size:{CAPTION_PT * scale}pt'>"
             f"{subtitle}</span>",
             size=f"{TITLE_PT * scale}pt",
@@ -380,7 +400,8 @@ class _MethodColumn:
         self, headline: str, counts: str, note: str, scale: float, note_color: str
     ) -> None:
         small = f"font-size:{CAPTION_PT * scale * 0.92:.1f}pt"
-        self.caption.setText(
+        set_label(
+            self.caption,
             f"<b style='font-size:{TITLE_PT * scale:.1f}pt'>{headline}</b><br>{counts}<br>"
             f"<span style='color:{note_color}; {small}'>{note}</span>",
             size=f"{CAPTION_PT * scale}pt",
@@ -520,12 +541,8 @@ class PatternLab(QWidget):
         self._amount_slider.valueChanged.connect(lambda v: self.set_amount(round(v) / 100.0))
         self._nm_n.valueChanged.connect(lambda n: self.set_nm(n, self._nm_m.value()))
         self._nm_m.valueChanged.connect(lambda m: self.set_nm(self._nm_n.value(), m))
-        self._block_rows.valueChanged.connect(
-            lambda r: self.set_block(r, self._block_cols.value())
-        )
-        self._block_cols.valueChanged.connect(
-            lambda c: self.set_block(self._block_rows.value(), c)
-        )
+        self._block_rows.valueChanged.connect(lambda r: self.set_block(r, self._block_cols.value()))
+        self._block_cols.valueChanged.connect(lambda c: self.set_block(self._block_rows.value(), c))
         self._values_box.toggled.connect(self.set_values_visible)
         self._presentation_button.toggled.connect(self.set_presentation)
 
@@ -766,13 +783,14 @@ class PatternLab(QWidget):
             result = compute_column(key, self._matrix, self._settings)
             self._results[key] = result
             column.set_title(*column_title(key, self._settings), scale)
-            column.set_tooltip(lab_method_summary(key))
+            column.set_tooltip(method_tooltip(key, self._settings))
             column.show(self._matrix, result, values, scale)
         self._refresh_labels(scale)
 
     def _refresh_labels(self, scale: float) -> None:
         s = self._settings
-        self._figure_title.setText(
+        set_label(
+            self._figure_title,
             f"Pruning a {s.size}×{s.size} random matrix (seed {s.seed}) by "
             f"{100 * s.amount:.0f}%: same weights, five patterns",
             size=f"{FIGURE_TITLE_PT * scale}pt",
@@ -780,11 +798,12 @@ class PatternLab(QWidget):
             bold=True,
         )
         small = f"{CAPTION_PT * scale}pt"
-        self._legend_header.setText("weight", size=small, color=MUTED)
+        set_label(self._legend_header, "weight", size=small, color=MUTED)
         for row, text in ((ROW_WEIGHTS, "pruned weights"), (ROW_MASK, "mask")):
-            self._row_labels[row].setText(text, size=small, color=MUTED)
+            set_label(self._row_labels[row], text, size=small, color=MUTED)
         swatch = f"font-size:{1.5 * CAPTION_PT * scale:.1f}pt"
-        self._mask_key.setText(
+        set_label(
+            self._mask_key,
             f"<span style='color:{hex_color(KEPT_RGB)}; {swatch}'>■</span> kept<br>"
             f"<span style='color:{hex_color(PRUNED_RGB)}; {swatch}'>■</span> pruned<br><br>"
             f"<span style='color:{MUTED}'>× = zeroed</span>",
@@ -799,16 +818,24 @@ class PatternLab(QWidget):
             self.export(path, column=column, scale=2.0)
 
 
-def lab_method_summary(key: str) -> str:
-    """The engine's one-sentence summary of the method behind column ``key``."""
-    cls = {
-        "unstructured": L1Unstructured,
-        "rows": LnStructured,
-        "columns": LnStructured,
-        "n_m": NMSparsity,
-        "block": BlockSparsity,
-    }[key]
-    return cls.summary
+METHOD_CLASSES: dict[str, type[PruningMethod]] = {
+    "unstructured": L1Unstructured,
+    "rows": LnStructured,
+    "columns": LnStructured,
+    "n_m": NMSparsity,
+    "block": BlockSparsity,
+}
+"""The engine class behind each column."""
+
+
+def method_tooltip(key: str, settings: LabSettings) -> str:
+    """The method's one-sentence summary and the exact engine call the column runs."""
+    summary = METHOD_CLASSES[key].summary
+    try:
+        call = repr(lab_method(key, settings))
+    except PruningError as exc:
+        return f"{summary}\n\nNot applicable here: {exc}"
+    return f"{summary}\n\nEngine: {call}.compute_mask(matrix)"
 
 
 def _scaled_font(scale: float) -> QFont:

@@ -103,7 +103,7 @@ def short_name(name: str, limit: int = NAME_CHARS) -> str:
     if len(name) <= limit:
         return name
     head = (limit - 1) // 2
-    return f"{name[:head]}…{name[-(limit - 1 - head):]}"
+    return f"{name[:head]}…{name[-(limit - 1 - head) :]}"
 
 
 def stats_values(stats: ModelStats) -> dict[str, str]:
@@ -297,7 +297,8 @@ class StatsPanel(QWidget):
     def _build_table(self, grid: QGridLayout, first_row: int) -> None:
         for col, text in enumerate(("dense", "pruned", "ratio"), start=1):
             header = self._caption(text, "")
-            header.setAlignment(Qt.AlignmentFlag.AlignRight)
+            header.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom)
+            header.setContentsMargins(0, 6, 0, 0)
             grid.addWidget(header, first_row, col)
         rows = (
             ("FLOPs", ("flops_dense", "flops_effective", "flops_ratio"),

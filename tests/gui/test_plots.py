@@ -1,0 +1,235 @@
+"""The magnitude histogram, the statistics panel, colour maps and export."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+import torch
+
+import gui.histogram as histogram_module
+from core.demos import load_demo
+from core.jobs import run_job
+from core.methods import L1Unstructured, LnStructured
+from core.session import PruningSession
+from core.stats import ModelStats, stats_job
+from gui.colormaps import (
+    ALARM_RGB,
+    diverging_colormap,
+    diverging_lut,
+    mask_colormap,
+    mask_lut,
+    sparsity_color,
+)
+from gui.export import ExportError, export_widget
+from gui.histogram import MagnitudeHistogram, magnitude_counts
+from gui.stats_panel import StatsPanel, format_ratio, format_si, short_name
+
+# -- colour maps ----------------------------------------------------------------
+
+
+def test_luts_are_256_rgb_bytes_and_diverging_is_white_in_the_middle():
+    for lut in (diverging_lut(), mask_lut()):
+        assert lut.shape == (256, 3)
+        assert lut.dtype == np.uint8
+        assert lut.flags.c_contiguous
+    middle = diverging_lut()[127:129].astype(int)
+    assert (middle > 235).all()  # zero is (almost) white
+    low, high = diverging_lut()[0], diverging_lut()[-1]
+    assert low[2] > low[0] and high[0] > high[2]  # negative blue, positive red
+    assert mask_lut()[0].sum() < mask_lut()[-1].sum()  # pruned dark, kept light
+    assert isinstance(diverging_colormap(), pg.ColorMap)
+    assert isinstance(mask_colormap(), pg.ColorMap)
+    assert sparsity_color(1.0) == ALARM_RGB
+    assert tuple(diverging_lut(255)[127]) == (247, 247, 247)  # odd size: exact white centre
+
+
+# -- histogram -----------------------------------------------------------------
+
+
+@pytest.fixture
+def hist(qtbot) -> MagnitudeHistogram:
+    widget = MagnitudeHistogram()
+    qtbot.addWidget(widget)
+    return widget
+
+
+def test_threshold_line_is_the_largest_pruned_magnitude(hist):
+    weights = torch.randn(64, 48, generator=torch.Generator().manual_seed(1))
+    mask = L1Unstructured(0.3).compute_mask(weights)
+    hist.show(weights, mask)
+    expected = float(weights.abs()[~mask].max())
+    assert hist.threshold() == pytest.approx(expected)
+    assert expected < float(weights.abs()[mask].min())  # L1: a clean cut
+
+    structured = LnStructured(0.25, n=2, dim=0).compute_mask(weights)
+    hist.show(weights, structured)
+    assert hist.threshold() == pytest.approx(float(weights.abs()[~structured].max()))
+
+
+def test_counts_cover_every_weight_and_the_pruned_part(hist):
+    weights = torch.randn(100, 30)
+    mask = L1Unstructured(0.5).compute_mask(weights)
+    hist.show(weights, mask)
+    counts = hist.counts()
+    assert counts.total.sum() == weights.numel()
+    assert counts.pruned.sum() == int((~mask).sum())
+    assert counts.edges[0] == 0.0
+    assert counts.edges[-1] == pytest.approx(float(weights.abs().max()))
+    assert "sample" not in hist.axis_title()
+
+
+def test_no_mask_or_nothing_pruned_draws_no_threshold(hist):
+    weights = torch.randn(10, 10)
+    hist.show(weights, None)
+    assert hist.threshold() is None
+    hist.show(weights, torch.ones(10, 10, dtype=torch.bool))
+    assert hist.threshold() is None
+
+
+def test_preview_threshold_shows_and_hides(hist):
+    hist.show(torch.randn(8, 8), None)
+    hist.show_threshold(0.42)
+    assert hist.preview_threshold() == pytest.approx(0.42)
+    hist.show_threshold(None)
+    assert hist.preview_threshold() is None
+
+
+def test_large_tensors_are_sampled_and_the_axis_says_so(hist, monkeypatch):
+    monkeypatch.setattr(histogram_module, "SAMPLE_LIMIT", 1000)
+    weights = torch.randn(100, 95)  # 9,500 elements: every 10th is counted
+    mask = L1Unstructured(0.2).compute_mask(weights)
+    hist.show(weights, mask)
+    counts = hist.counts()
+    assert counts.sampled == 950
+    assert counts.total.sum() == 950
+    assert "sample" in hist.axis_title() and "9,500" in hist.axis_title()
+    # the threshold still comes from every element
+    assert hist.threshold() == pytest.approx(float(weights.abs()[~mask].max()))
+
+
+def test_log_y_checkbox_switches_the_axis(hist):
+    hist.show(torch.randn(20, 20), None)
+    hist.log_y_box.setChecked(True)
+    assert hist.is_log_y()
+    assert hist.getPlotItem().getAxis("left").logMode
+    hist.set_log_y(False)
+    assert not hist.log_y_box.isChecked()
+
+
+def test_show_without_arguments_is_qwidget_show(hist):
+    hist.show()
+    assert hist.isVisible()
+
+
+def test_magnitude_counts_accepts_half_precision_and_rejects_bad_masks():
+    weights = torch.randn(16, 16).to(torch.bfloat16)
+    counts = magnitude_counts(weights, weights.abs() > 0.5)
+    assert counts.total.sum() == 256
+    with pytest.raises(ValueError):
+        magnitude_counts(weights, torch.ones(3, dtype=torch.bool))
+
+
+# -- stats panel ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cnn_stats() -> ModelStats:
+    demo = load_demo("cnn")
+    session = PruningSession(demo.model, example_input=demo.example_input)
+    names = session.names
+    session.prune(names[0], L1Unstructured(0.5))
+    session.prune(names[1], LnStructured(0.5, n=2, dim=0))
+    session.prune(names[3], L1Unstructured(1.0))  # a layer pruned away completely
+    return run_job(stats_job(session))
+
+
+@pytest.fixture
+def panel(qtbot) -> StatsPanel:
+    widget = StatsPanel()
+    qtbot.addWidget(widget)
+    return widget
+
+
+def test_panel_shows_the_model_figures(panel, cnn_stats):
+    panel.show_stats(cnn_stats)
+    assert panel.value_text("total") == f"{cnn_stats.total_params:,}"
+    assert panel.value_text("prunable") == f"{cnn_stats.prunable_params:,}"
+    assert panel.value_text("nonzeros") == f"{cnn_stats.nonzeros:,}"
+    assert panel.value_text("sparsity") == f"{100 * cnn_stats.sparsity:.1f}%"
+    assert panel.value_text("model_sparsity") == f"{100 * cnn_stats.model_sparsity:.1f}%"
+    compression = panel.value_text("compression")
+    assert compression.endswith("x")
+    assert float(compression[:-1]) == pytest.approx(cnn_stats.compression, abs=0.05)
+    flops_ratio = cnn_stats.flops_dense / cnn_stats.flops_effective
+    assert float(panel.value_text("flops_ratio")[:-1]) == pytest.approx(flops_ratio, abs=0.05)
+    assert panel.value_text("flops_dense") == format_si(cnn_stats.flops_dense)
+    assert panel.value_text("size_dense").endswith(" MB")
+
+
+def test_bars_are_the_layer_sparsities_and_full_layers_are_red(panel, cnn_stats):
+    panel.show_stats(cnn_stats)
+    expected = [100 * layer.sparsity for layer in cnn_stats.layers]
+    assert panel.bar_values() == pytest.approx(expected)
+    widths = np.asarray(panel.chart.bars.opts["width"])
+    np.testing.assert_allclose(widths, expected)
+    assert panel.chart.axis.names() == [layer.name for layer in cnn_stats.layers]
+    brushes = panel.chart.bars.opts["brushes"]
+    for layer, brush in zip(cnn_stats.layers, brushes, strict=True):
+        is_red = brush.color().getRgb()[:3] == ALARM_RGB
+        assert is_red == (layer.sparsity >= 1.0), layer.name
+
+
+def test_planned_overlay_and_clear(panel, cnn_stats):
+    panel.show_stats(cnn_stats)
+    first, last = cnn_stats.layers[0].name, cnn_stats.layers[-1].name
+    panel.show_planned({first: 0.7, last: 0.25, "not.a.layer": 0.5})
+    assert panel.planned_values() == pytest.approx({first: 70.0, last: 25.0})
+    np.testing.assert_allclose(np.asarray(panel.chart.planned_bars.opts["width"]), [70, 25])
+    panel.clear_planned()
+    assert panel.planned_values() == {}
+
+
+def test_missing_flops_read_na(panel, cnn_stats):
+    without_flops = ModelStats(
+        layers=cnn_stats.layers,
+        total_params=cnn_stats.total_params,
+        bytes_dense=cnn_stats.bytes_dense,
+        bytes_sparse=cnn_stats.bytes_sparse,
+        flops_dense=None,
+        flops_effective=None,
+    )
+    panel.show_stats(without_flops)
+    for key in ("flops_dense", "flops_effective", "flops_ratio"):
+        assert panel.value_text(key) == "n/a"
+    panel.clear()
+    assert panel.bar_values() == []
+    assert panel.value_text("total") == "–"
+
+
+def test_formatting_helpers():
+    assert format_ratio(76, 10) == "7.6x"
+    assert format_ratio(113, 100) == "1.13x"
+    assert format_ratio(5, 0) == "∞"
+    assert format_ratio(None, 3) == "n/a"
+    assert format_si(1_198_720) == "1.20 M"
+    assert format_si(980) == "980"
+    assert len(short_name("layer4.1.conv2.weight" * 3)) <= 34
+    assert math.isclose(len(short_name("x" * 10)), 10)
+
+
+# -- export --------------------------------------------------------------------
+
+
+def test_export_widget_handles_plot_widgets_items_and_bad_suffixes(hist, tmp_path):
+    hist.resize(400, 300)
+    hist.show()
+    hist.show(torch.randn(30, 30), None)
+    png = export_widget(hist, tmp_path / "h.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    svg = export_widget(hist.getPlotItem(), tmp_path / "h.svg")
+    assert "<svg" in svg.read_text()
+    with pytest.raises(ExportError):
+        export_widget(hist, tmp_path / "h.gif")
