@@ -236,17 +236,25 @@ def _layer_stats(session: PruningSession, name: str, flops: dict[str, int] | Non
 
 
 def _count_zeros(weights: torch.Tensor) -> int:
+    """Exact zeros (+0.0 and -0.0) in ``weights``, chunked.
+
+    ``np.count_nonzero`` on float arrays holds the GIL for the whole call (a
+    GUI thread would stall); comparing into a bool buffer releases it, and
+    counting bools is fast.
+    """
     if weights.device.type != "cpu" or not weights.is_contiguous():
         return int(weights.numel() - torch.count_nonzero(weights))
-    if weights.dtype == torch.bfloat16:
-        # +0.0 and -0.0 are the bit patterns 0x0000 and 0x8000.
-        bits = flat_numpy(weights)
-        return sum(
-            int(np.count_nonzero((bits[s : s + CHUNK] & 0x7FFF) == 0))
-            for s in range(0, bits.size, CHUNK)
-        )
     flat = flat_numpy(weights)
-    return sum(
-        int(flat[s : s + CHUNK].size - np.count_nonzero(flat[s : s + CHUNK]))
-        for s in range(0, flat.size, CHUNK)
-    )
+    if weights.dtype == torch.bfloat16:
+        flat = flat.view(np.uint16)  # +0.0 and -0.0 are 0x0000 and 0x8000
+    buffer = np.empty(min(CHUNK, flat.size), dtype=bool)
+    zeros = 0
+    for start in range(0, flat.size, CHUNK):
+        chunk = flat[start : start + CHUNK]
+        hits = buffer[: chunk.size]
+        if weights.dtype == torch.bfloat16:
+            np.equal(np.bitwise_and(chunk, 0x7FFF), 0, out=hits)
+        else:
+            np.equal(chunk, 0, out=hits)
+        zeros += int(np.count_nonzero(hits))
+    return zeros

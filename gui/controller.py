@@ -22,6 +22,7 @@ from core.jobs import CancelToken, Job, Progress
 from core.operations import GlobalPrune, LayerPrune, MakePermanent, Operation, Reset
 from core.session import PruningSession
 from core.stats import ModelStats, stats_job
+from gui.histogram import MagnitudeCounts, magnitude_counts
 from gui.jobs import JobRunner
 
 
@@ -34,6 +35,16 @@ class LoadedModel:
     example_input: torch.Tensor | None = None
     data: DigitsData | None = None
     source: str = ""  # file path, or "" for a built-in demo
+
+
+@dataclass(frozen=True, eq=False)
+class LayerSnapshot:
+    """Copies of one layer's three views and its |w| histogram, made in a worker."""
+
+    original: torch.Tensor
+    mask: torch.Tensor
+    effective: torch.Tensor
+    counts: MagnitudeCounts
 
 
 class SessionController(QObject):
@@ -50,7 +61,7 @@ class SessionController(QObject):
         accuracy_ready(accuracy): test accuracy (NaN when there is no data).
         preview_ready(masks): masks a layer operation would produce (not applied).
         plan_ready(plan): a global pruning plan (not applied).
-        layer_ready(name, original, mask, effective): copies of one layer's three views.
+        layer_ready(name, views): a :class:`LayerSnapshot` of one layer.
         error(message, details): something failed; show it to the user.
     """
 
@@ -63,7 +74,7 @@ class SessionController(QObject):
     accuracy_ready = Signal(float)
     preview_ready = Signal(object)
     plan_ready = Signal(object)
-    layer_ready = Signal(str, object, object, object)
+    layer_ready = Signal(str, object)
     error = Signal(str, str)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -189,12 +200,14 @@ class SessionController(QObject):
         """
         session = self._require_session()
 
-        def job(_token: CancelToken) -> Job[tuple[Any, Any, Any]]:
+        def job(_token: CancelToken) -> Job[LayerSnapshot]:
             yield Progress(0.0, f"reading {name}")
-            return session.original(name), session.mask(name), session.effective(name).clone()
+            original, mask = session.original(name), session.mask(name)
+            counts = magnitude_counts(original, mask)
+            return LayerSnapshot(original, mask, session.effective(name).clone(), counts)
 
         self._latest["layer"] = lambda: self.runner.run(
-            f"Read {name}", job, on_result=lambda views: self.layer_ready.emit(name, *views)
+            f"Read {name}", job, on_result=lambda views: self.layer_ready.emit(name, views)
         )
         self._next()
         return True

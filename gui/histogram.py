@@ -176,6 +176,11 @@ class MagnitudeHistogram(pg.PlotWidget):
         self._counts = magnitude_counts(weights, mask, self._bins)
         self._redraw()
 
+    def show_counts(self, counts: MagnitudeCounts) -> None:
+        """Plot counts computed elsewhere (e.g. by :func:`magnitude_counts` in a worker)."""
+        self._counts = counts
+        self._redraw()
+
     def show_threshold(self, value: float | None) -> None:
         """Show a preview threshold (pruning |w| <= value) or hide it with None."""
         self._preview = None if value is None else float(value)

@@ -33,7 +33,7 @@ from core.methods import CustomMask
 from core.model_io import MODEL_SUFFIXES, load_whole_model, save_pruned
 from core.operations import LayerPrune
 from core.stats import ModelStats
-from gui.controller import LoadedModel, SessionController, load_builtin_demo
+from gui.controller import LayerSnapshot, LoadedModel, SessionController, load_builtin_demo
 from gui.global_panel import GlobalPanel
 from gui.histogram import MagnitudeHistogram
 from gui.history_view import HistoryView
@@ -351,9 +351,7 @@ class MainWindow(QMainWindow):
         if self.controller.session is not None and self._current:
             self.controller.fetch_layer(self._current)
 
-    def _on_layer_ready(
-        self, name: str, original: torch.Tensor, mask: torch.Tensor, effective: torch.Tensor
-    ) -> None:
+    def _on_layer_ready(self, name: str, views: LayerSnapshot) -> None:
         session = self.controller.session
         if session is None or name != self._current:
             return
@@ -368,8 +366,8 @@ class MainWindow(QMainWindow):
             kernel = math.prod(info.shape[2:]) if len(info.shape) > 2 else 1
             layout = "kernels" if kernel > 1 else "matrix"
         self._shown = name
-        self.layer_views.show_layer(original, mask, effective, layout=layout)
-        self.histogram.show(original, mask)
+        self.layer_views.show_layer(views.original, views.mask, views.effective, layout=layout)
+        self.histogram.show_counts(views.counts)
 
     def _on_masks_changed(self, names: tuple[str, ...]) -> None:
         self.tree.model.refresh(names)
@@ -442,6 +440,10 @@ class MainWindow(QMainWindow):
         verb = "Restore" if keep else "Prune"
         self.controller.apply(LayerPrune((name,), CustomMask(new), "set"))
         self.statusBar().showMessage(f"{verb} {len(cells)} weight(s) of {name}", 3000)
+
+    def layer_views_pending(self) -> bool:
+        """Whether a heatmap is still waiting for a worker's reduction."""
+        return self.layer_views.pending
 
     def show_error(self, message: str, details: str) -> None:
         """A readable error dialog; the traceback goes into 'Show Details'."""

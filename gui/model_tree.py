@@ -69,6 +69,7 @@ class ParameterTreeModel(QAbstractItemModel):
         self._session: PruningSession | None = None
         self._root = _Node("", "")
         self._leaf_by_param: dict[str, _Node] = {}
+        self._counts_cache: dict[int, tuple[int, int]] = {}
 
     # -- building ---------------------------------------------------------------
     def set_session(self, session: PruningSession | None) -> None:
@@ -77,6 +78,7 @@ class ParameterTreeModel(QAbstractItemModel):
         self._session = session
         self._root = _Node("", "")
         self._leaf_by_param = {}
+        self._counts_cache = {}
         if session is not None:
             modules = dict(session.model.named_modules())
             for name in session.names:
@@ -103,21 +105,23 @@ class ParameterTreeModel(QAbstractItemModel):
         """Tell views that counts of ``names`` (default: all) changed."""
         if self._session is None:
             return
-        nodes: set[int] = set()
-        targets = [
-            self._leaf_by_param[n]
-            for n in (names or self._leaf_by_param)
-            if n in self._leaf_by_param
-        ]
-        for leaf in targets:
-            node: _Node | None = leaf
+        self._counts_cache = {}
+        wanted = names or tuple(self._leaf_by_param)
+        # One dataChanged per parent, spanning the changed rows: views recompute once.
+        rows: dict[int, tuple[_Node, list[int]]] = {}
+        for name in wanted:
+            node: _Node | None = self._leaf_by_param.get(name)
             while node is not None and node is not self._root:
-                if id(node) not in nodes:
-                    nodes.add(id(node))
-                    index = self.createIndex(node.row(), 0, node)
-                    last = self.createIndex(node.row(), len(COLUMNS) - 1, node)
-                    self.dataChanged.emit(index, last)
-                node = node.parent
+                parent = node.parent
+                assert parent is not None
+                rows.setdefault(id(parent), (parent, []))[1].append(node.row())
+                node = parent
+        for parent, changed in rows.values():
+            first, last = min(changed), max(changed)
+            self.dataChanged.emit(
+                self.createIndex(first, 0, parent.children[first]),
+                self.createIndex(last, len(COLUMNS) - 1, parent.children[last]),
+            )
 
     # -- queries ------------------------------------------------------------------
     def params_under(self, index: Index) -> list[str]:
@@ -195,12 +199,18 @@ class ParameterTreeModel(QAbstractItemModel):
 
     # -- formatting -----------------------------------------------------------------
     def _counts(self, node: _Node) -> tuple[int, int]:
+        """(params, kept) of a node, cached until the next :meth:`refresh`."""
+        cached = self._counts_cache.get(id(node))
+        if cached is not None:
+            return cached
         assert self._session is not None
         params = kept = 0
         for leaf in node.leaves():
             numel = self._session.info(leaf.param).numel
+            mask = self._session.packed_mask(leaf.param)
             params += numel
-            kept += round(numel * (1 - self._session.sparsity(leaf.param)))
+            kept += numel if mask is None else mask.kept
+        self._counts_cache[id(node)] = (params, kept)
         return params, kept
 
     def _text(self, node: _Node, column: int, params: int, kept: int, sparsity: float) -> str:
@@ -264,6 +274,8 @@ class ModelTreeView(QWidget):
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setRecursiveFilteringEnabled(True)
+        # Names and types never change, so sparsity updates need no re-filtering.
+        self.proxy.setDynamicSortFilter(False)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.proxy.setFilterKeyColumn(-1)
         self.filter = QLineEdit(self)
@@ -280,8 +292,8 @@ class ModelTreeView(QWidget):
         header = self.tree.header()
         header.setStretchLastSection(True)
         header.setMinimumSectionSize(40)
-        for column in range(len(COLUMNS) - 1):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        # Sized once per model (ResizeToContents would re-measure every row on each update).
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.tree.selectionModel().selectionChanged.connect(self._emit_selection)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -293,6 +305,8 @@ class ModelTreeView(QWidget):
         """Show ``session``'s parameters (expands everything)."""
         self.model.set_session(session)
         self.tree.expandAll()
+        for column in range(len(COLUMNS) - 1):
+            self.tree.resizeColumnToContents(column)
 
     def selected_params(self) -> tuple[str, ...]:
         """Parameter names under the selected rows, in model order, without duplicates."""

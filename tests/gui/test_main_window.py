@@ -1,0 +1,664 @@
+"""The main window end to end: real widgets, real controller jobs, real signals.
+
+Every test opens the demo CNN in a fresh :class:`MainWindow` with settings kept
+in a temporary folder (never the user's), drives it the way a user would
+(tree selection, controls, mouse strokes on the mask heatmap, menu actions,
+history clicks) and checks the engine's state against what the widgets show.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QCoreApplication, QPoint, QPointF, QSettings, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+from safetensors.torch import load_model
+from torch import nn
+
+import core.global_prune
+import core.session
+import core.vault
+from core.demos import build_demo_architecture
+from core.display import cells_to_flat_index, display_matrix
+from core.jobs import CancelToken
+from core.methods import L1Unstructured
+from core.operations import GlobalPrune, LayerPrune
+from gui.controller import LoadedModel
+from gui.heatmap import HeatmapView
+from gui.main_window import MainWindow
+from gui.model_tree import PARAM_ROLE, SPARSITY_COLUMN, SPARSITY_ROLE
+from gui.stats_panel import format_percent
+
+CONV = "block1.conv1.weight"  # (16, 16, 3, 3): 2,304 weights, shown as a 48 x 48 kernel grid
+FC = "classifier.weight"  # (10, 32): 320 weights
+TIMEOUT = 20_000
+
+
+# ----------------------------------------------------------------------------- helpers
+def wait_idle(qtbot, window: MainWindow, timeout: int = TIMEOUT) -> None:
+    """Until no job runs or is about to start and every heatmap shows its full image."""
+
+    def idle() -> bool:
+        timers = (
+            getattr(window.layer_controls, "_preview_timer", None),
+            getattr(window.global_panel, "_plan_timer", None),
+        )
+        return (
+            not window.controller.busy
+            and not window.layer_views.pending
+            and not any(isinstance(t, QTimer) and t.isActive() for t in timers)
+        )
+
+    qtbot.waitUntil(idle, timeout=timeout)
+
+
+def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A deep copy of every parameter and buffer."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def assert_same_state(model: nn.Module, expected: dict[str, torch.Tensor]) -> None:
+    state = model.state_dict()
+    assert state.keys() == expected.keys()
+    changed = [k for k in expected if not torch.equal(state[k], expected[k])]
+    assert not changed, f"tensors changed: {changed}"
+
+
+def tree_leaves(window: MainWindow) -> list[str]:
+    """Parameter names of the tree's leaves, depth first (source model)."""
+    model = window.tree.model
+    names: list[str] = []
+
+    def walk(parent) -> None:
+        for row in range(model.rowCount(parent)):
+            index = model.index(row, 0, parent)
+            param = index.data(PARAM_ROLE)
+            if param:
+                names.append(param)
+            walk(index)
+
+    from PySide6.QtCore import QModelIndex
+
+    walk(QModelIndex())
+    return names
+
+
+def tree_sparsity(window: MainWindow, name: str) -> float:
+    index = window.tree.model.index_of(name).siblingAtColumn(SPARSITY_COLUMN)
+    assert index.isValid()
+    return float(index.data(SPARSITY_ROLE))
+
+
+def shown_image(view: HeatmapView) -> np.ndarray:
+    """The image of a heatmap that shows its matrix one weight per pixel, in full."""
+    plan = view.shown_tiling
+    assert plan is not None and plan.is_identity, f"not shown 1:1: {plan}"
+    assert view.matrix is not None
+    assert plan.region == (0, view.matrix.shape[0], 0, view.matrix.shape[1])
+    assert view.is_full
+    return np.asarray(view.image_item.image)
+
+
+def displayed(window: MainWindow, tensor: torch.Tensor) -> np.ndarray:
+    """``tensor`` as the layer views lay it out, as a float32 image."""
+    return display_matrix(tensor.float(), window.layer_views.layout_name).numpy()
+
+
+def select(qtbot, window: MainWindow, name: str) -> None:
+    window.tree.select_param(name)
+    wait_idle(qtbot, window)
+    assert window.tree.selected_params() == (name,)
+    assert window.layer_controls.targets == (name,)
+    assert name in window.layer_title.text()
+
+
+def cell_pos(view: HeatmapView, row: int, col: int) -> QPoint:
+    """Viewport pixel at the centre of display cell ``(row, col)``."""
+    scene = view.view_box.mapViewToScene(QPointF(col + 0.5, row + 0.5))
+    return view.mapFromScene(scene)
+
+
+def click_cell(qtbot, window: MainWindow, row: int, col: int, keep: bool = False) -> None:
+    """A one-cell stroke with the real mouse: left prunes, right restores."""
+    view = window.layer_views.views[1]
+    assert view.paintable
+    px_w, px_h = view.view_box.viewPixelSize()
+    assert max(px_w, px_h) <= 1.0, "zoomed out too far to paint"
+    button = Qt.MouseButton.RightButton if keep else Qt.MouseButton.LeftButton
+    qtbot.mouseClick(view.viewport(), button, pos=cell_pos(view, row, col))
+
+
+def error_dialogs() -> list[QMessageBox]:
+    return [
+        w
+        for w in QApplication.topLevelWidgets()
+        if isinstance(w, QMessageBox) and w.objectName() == "errorDialog" and w.isVisible()
+    ]
+
+
+def close_error_dialogs() -> None:
+    for box in error_dialogs():
+        box.done(0)
+
+
+def apply_l1(qtbot, window: MainWindow, name: str, percent: float) -> None:
+    """Select ``name``, set L1 unstructured ``percent`` (mode set) and click Apply."""
+    select(qtbot, window, name)
+    controls = window.layer_controls
+    controls.set_method("l1_unstructured")
+    controls.set_amount_percent(percent)
+    controls.set_mode("set")
+    wait_idle(qtbot, window)
+    assert controls.apply_button.isEnabled()
+    qtbot.mouseClick(controls.apply_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+
+
+# ----------------------------------------------------------------------------- fixtures
+@pytest.fixture
+def settings_dir(tmp_path: Path) -> Iterator[Path]:
+    """Settings go to a temporary folder under test-only names."""
+    folder = tmp_path / "settings"
+    folder.mkdir()
+    old = (QCoreApplication.organizationName(), QCoreApplication.applicationName())
+    QCoreApplication.setOrganizationName("PruneScopeTests")
+    QCoreApplication.setApplicationName("test_main_window")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    for fmt in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(folder))
+    yield folder
+    QCoreApplication.setOrganizationName(old[0])
+    QCoreApplication.setApplicationName(old[1])
+
+
+def make_window(qtbot) -> MainWindow:
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+@pytest.fixture
+def window(qtbot, settings_dir) -> Iterator[MainWindow]:
+    win = make_window(qtbot)
+    assert str(settings_dir) in win.settings.fileName()
+    win.open_demo("cnn")
+    wait_idle(qtbot, win)
+    yield win
+    close_error_dialogs()
+    if win.controller.busy:
+        win.controller.cancel()
+    qtbot.waitUntil(lambda: not win.controller.busy, timeout=TIMEOUT)
+    win.close()
+    if win.controller.session is not None:
+        win.controller.session.close()
+
+
+# ----------------------------------------------------------------------------- 1. opening
+def test_open_demo_fills_tree_selects_first_layer_and_measures(window):
+    session = window.controller.session
+    assert session is not None
+    assert tree_leaves(window) == session.names
+    assert window.tree.selected_params() == (session.names[0],)
+    assert session.names[0] in window.layer_title.text()
+    assert "demo cnn" in window.windowTitle()
+    assert re.search(r"\d+(\.\d+)?%", window.accuracy_label.text()), window.accuracy_label.text()
+    # the three views show the first layer (original, mask all kept, effective)
+    original = session.original(session.names[0])
+    assert np.array_equal(
+        shown_image(window.layer_views.views[1]), displayed(window, torch.ones_like(original))
+    )
+    assert not window.undo_action.isEnabled()
+    assert not window.redo_action.isEnabled()
+    assert window.history_view.model.rowCount() == 1
+
+
+# ----------------------------------------------------------------------------- 2. preview, apply
+def test_preview_then_apply_l1_from_layer_controls(qtbot, window):
+    session = window.controller.session
+    select(qtbot, window, CONV)
+    before = snapshot(session.model)
+    previews: list[dict] = []
+    window.controller.preview_ready.connect(previews.append)
+
+    controls = window.layer_controls
+    controls.set_method("l1_unstructured")
+    controls.set_amount_percent(50.0)
+    controls.set_mode("set")
+    qtbot.waitUntil(lambda: bool(previews), timeout=TIMEOUT)
+    wait_idle(qtbot, window)
+
+    # the preview is shown but nothing changed
+    assert window.layer_views.in_preview
+    preview = previews[-1][CONV].to_bool()
+    numel = preview.numel()
+    assert int((~preview).sum()) == round(0.5 * numel)
+    assert torch.equal(preview, L1Unstructured(0.5).compute_mask(session.original(CONV)))
+    assert np.array_equal(shown_image(window.layer_views.views[1]), displayed(window, preview))
+    assert session.sparsity(CONV) == 0.0
+    assert not session.history.entries
+    assert_same_state(session.model, before)
+    assert tree_sparsity(window, CONV) == 0.0
+
+    qtbot.mouseClick(controls.apply_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+
+    expected = round(0.5 * numel) / numel
+    assert session.sparsity(CONV) == expected
+    assert tree_sparsity(window, CONV) == pytest.approx(expected, abs=1e-12)
+    assert torch.equal(session.mask(CONV), preview)
+    assert not window.layer_views.in_preview
+    assert np.array_equal(
+        shown_image(window.layer_views.views[1]), displayed(window, session.mask(CONV))
+    )
+    effective = session.effective(CONV)
+    assert np.array_equal(
+        shown_image(window.layer_views.views[2]), displayed(window, effective)
+    )
+    assert bool((effective[~preview] == 0).all())
+    assert window.history_view.model.rowCount() == 2
+    assert "Set block1.conv1.weight" in window.history_view.model.index(1).data()
+    assert window.undo_action.isEnabled()
+    assert not window.redo_action.isEnabled()
+    assert f"{expected:.1%}" in window.layer_title.text()
+
+
+# ----------------------------------------------------------------------------- 3. undo / redo
+def test_undo_restores_bit_exactly_and_redo_reapplies(qtbot, window):
+    session = window.controller.session
+    before = snapshot(session.model)
+    apply_l1(qtbot, window, CONV, 50.0)
+    applied_mask = session.mask(CONV)
+    after = snapshot(session.model)
+    assert session.sparsity(CONV) > 0
+
+    window.undo_action.trigger()
+    wait_idle(qtbot, window)
+    assert_same_state(session.model, before)
+    assert session.sparsity(CONV) == 0.0
+    assert tree_sparsity(window, CONV) == 0.0
+    assert bool(session.mask(CONV).all())
+    assert not window.undo_action.isEnabled()
+    assert window.redo_action.isEnabled()
+    assert np.array_equal(
+        shown_image(window.layer_views.views[1]), displayed(window, session.mask(CONV))
+    )
+
+    window.redo_action.trigger()
+    wait_idle(qtbot, window)
+    assert torch.equal(session.mask(CONV), applied_mask)
+    assert_same_state(session.model, after)
+    assert tree_sparsity(window, CONV) == pytest.approx(session.sparsity(CONV), abs=1e-12)
+    assert window.undo_action.isEnabled()
+    assert not window.redo_action.isEnabled()
+
+
+# ----------------------------------------------------------------------------- 4. painting
+def test_mouse_stroke_prunes_one_weight_and_undo_restores_it(qtbot, window):
+    session = window.controller.session
+    select(qtbot, window, CONV)
+    before = snapshot(session.model)
+    row, col = 5, 7
+    flat = cells_to_flat_index([(row, col)], tuple(session.info(CONV).shape), "kernels")
+    assert window.layer_views.layout_name == "kernels"
+    assert flat.numel() == 1
+    index = int(flat[0])
+    assert float(session.original(CONV).view(-1)[index]) != 0.0
+
+    strokes: list = []
+    window.layer_views.paint_stroke_finished.connect(lambda c, k: strokes.append((c, k)))
+    click_cell(qtbot, window, row, col)
+    wait_idle(qtbot, window)
+
+    assert strokes == [([(row, col)], False)]
+    mask = session.mask(CONV).view(-1)
+    assert int((~mask).sum()) == 1
+    assert not bool(mask[index])
+    effective = session.effective(CONV).view(-1)
+    assert float(effective[index]) == 0.0
+    others = torch.ones_like(mask)
+    others[index] = False
+    assert torch.equal(effective[others], before[CONV].view(-1)[others])
+    for key in before:
+        if key != CONV:
+            assert torch.equal(session.model.state_dict()[key], before[key]), key
+    assert len(session.history.entries) == 1
+    assert window.history_view.model.rowCount() == 2
+    image = shown_image(window.layer_views.views[1])
+    assert image[row, col] == 0.0
+    assert float(image.sum()) == image.size - 1
+
+    window.undo_action.trigger()
+    wait_idle(qtbot, window)
+    assert_same_state(session.model, before)
+    assert session.sparsity(CONV) == 0.0
+
+
+def test_right_stroke_restores_a_pruned_weight_to_its_original_value(qtbot, window):
+    session = window.controller.session
+    apply_l1(qtbot, window, CONV, 50.0)
+    layout = window.layer_views.layout_name
+    mask_display = display_matrix(session.mask(CONV), layout)
+    rows, cols = torch.nonzero(~mask_display, as_tuple=True)
+    row, col = int(rows[0]), int(cols[0])
+    index = int(cells_to_flat_index([(row, col)], tuple(session.info(CONV).shape), layout)[0])
+    original = session.original(CONV).view(-1)
+    pruned_before = session.mask(CONV)
+    effective_before = session.effective(CONV).clone()
+    assert float(effective_before.view(-1)[index]) == 0.0 != float(original[index])
+
+    click_cell(qtbot, window, row, col, keep=True)
+    wait_idle(qtbot, window)
+
+    mask = session.mask(CONV)
+    assert bool(mask.view(-1)[index])
+    assert int((mask != pruned_before).sum()) == 1
+    assert float(session.effective(CONV).view(-1)[index]) == float(original[index])
+    changed = session.effective(CONV) != effective_before
+    assert int(changed.sum()) == 1
+    assert len(session.history.entries) == 2
+    assert shown_image(window.layer_views.views[1])[row, col] == 1.0
+
+
+def test_stroke_signal_paints_through_the_window(qtbot, window):
+    """The stroke signal alone (no mouse) goes through the same path."""
+    session = window.controller.session
+    select(qtbot, window, FC)
+    assert window.layer_views.layout_name == "matrix"
+    window.layer_views.paint_stroke_finished.emit([(2, 3), (2, 4)], False)
+    wait_idle(qtbot, window)
+    mask = session.mask(FC)
+    assert int((~mask).sum()) == 2
+    assert not bool(mask[2, 3]) and not bool(mask[2, 4])
+    assert len(session.history.entries) == 1
+
+
+# ----------------------------------------------------------------------------- 5. history click
+def test_clicking_the_first_history_row_goes_back_to_start(qtbot, window):
+    session = window.controller.session
+    start = snapshot(session.model)
+    apply_l1(qtbot, window, CONV, 50.0)
+    apply_l1(qtbot, window, FC, 30.0)
+    assert session.history.cursor == 2
+    assert window.history_view.model.rowCount() == 3
+
+    view = window.history_view.list
+    rect = view.visualRect(window.history_view.model.index(0))
+    assert rect.isValid()
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    wait_idle(qtbot, window)
+
+    assert session.history.cursor == 0
+    assert len(session.history.entries) == 2  # still redoable
+    assert_same_state(session.model, start)
+    assert all(session.sparsity(n) == 0.0 for n in session.names)
+    assert all(tree_sparsity(window, n) == 0.0 for n in session.names)
+    assert window.redo_action.isEnabled() and not window.undo_action.isEnabled()
+
+    window.history_view.step_requested.emit(2)
+    wait_idle(qtbot, window)
+    assert session.history.cursor == 2
+    assert session.sparsity(CONV) == 0.5
+
+
+# ----------------------------------------------------------------------------- 6. global
+def test_global_prune_plan_matches_result_and_statistics(qtbot, window):
+    session = window.controller.session
+    panel = window.global_panel
+    window.prune_tabs.setCurrentWidget(panel)
+    panel.set_amount_percent(40.0)
+    qtbot.mouseClick(panel.preview_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+
+    planned = panel.planned_sparsity()
+    assert set(planned) == set(session.names)
+    assert all(session.sparsity(n) == 0.0 for n in session.names)  # a plan changes nothing
+    assert window.stats_panel.planned_values() == pytest.approx(
+        {n: 100.0 * s for n, s in planned.items()}
+    )
+    total = sum(session.info(n).numel for n in session.names)
+    planned_pruned = sum(round(planned[n] * session.info(n).numel) for n in session.names)
+    assert planned_pruned == round(0.4 * total)
+
+    qtbot.mouseClick(panel.apply_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+
+    for name in session.names:
+        assert session.sparsity(name) == pytest.approx(planned[name], abs=1e-12), name
+        assert tree_sparsity(window, name) == pytest.approx(planned[name], abs=1e-12), name
+    pruned = sum(round(session.sparsity(n) * session.info(n).numel) for n in session.names)
+    assert pruned == round(0.4 * total)
+
+    window.tabs.setCurrentWidget(window.stats_panel)
+    stats = window.stats_panel
+    assert stats.value_text("sparsity") == format_percent(pruned / total)
+    assert stats.value_text("pruned") == f"{pruned:,}"
+    assert stats.bar_values() == pytest.approx([100.0 * session.sparsity(n) for n in session.names])
+    assert "Sparsity" in window.sparsity_label.text()
+    assert len(session.history.entries) == 1
+
+
+# ----------------------------------------------------------------------------- 7. pattern lab
+def test_pattern_lab_tab_shows_the_engine_masks(window):
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert "Pattern lab" in titles
+    window.tabs.setCurrentIndex(titles.index("Pattern lab"))
+    lab = window.pattern_lab
+    assert lab.isVisible()
+    lab.set_amount(0.5)
+    masks = lab.masks()
+    expected = L1Unstructured(0.5).compute_mask(lab.matrix())
+    assert torch.equal(masks["unstructured"], expected)
+    _weights, mask_image = lab.image_data("unstructured")
+    assert mask_image is not None
+    assert np.array_equal(mask_image, expected.numpy().astype(np.float32))
+
+
+# ----------------------------------------------------------------------------- 8. errors
+def test_failing_job_shows_an_error_dialog_and_the_window_keeps_working(qtbot, window):
+    session = window.controller.session
+    before = snapshot(session.model)
+    numel = session.info(CONV).numel
+    select(qtbot, window, CONV)
+
+    window.controller.apply(LayerPrune((CONV,), L1Unstructured(numel + 1), "set"))
+    qtbot.waitUntil(lambda: bool(error_dialogs()), timeout=TIMEOUT)
+    wait_idle(qtbot, window)
+    box = error_dialogs()[0]
+    assert "larger than" in box.text()
+    assert box.parent() is window
+    assert_same_state(session.model, before)
+    assert not session.history.entries
+    assert not window.controller.mutating
+    assert not window.layer_views.busy_label.isVisible()
+    close_error_dialogs()
+    assert not error_dialogs()
+
+    apply_l1(qtbot, window, CONV, 25.0)
+    assert session.sparsity(CONV) == round(0.25 * numel) / numel
+    assert len(session.history.entries) == 1
+    assert not error_dialogs()
+
+
+def test_failing_session_method_reports_through_show_error(qtbot, window, monkeypatch):
+    session = window.controller.session
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr(window, "show_error", lambda m, d: calls.append((m, d)))
+    # the window connected the bound method at construction: route the signal too
+    window.controller.error.connect(lambda m, d: calls.append((m, d)))
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(session, "masks_job", broken)
+    window.controller.apply(LayerPrune((FC,), L1Unstructured(0.5), "set"))
+    qtbot.waitUntil(lambda: bool(calls), timeout=TIMEOUT)
+    wait_idle(qtbot, window)
+    assert "disk on fire" in calls[0][0]
+    assert "RuntimeError" in calls[0][1]  # the traceback goes to the details
+    assert session.sparsity(FC) == 0.0
+    assert not session.history.entries
+    close_error_dialogs()
+
+    monkeypatch.undo()
+    apply_l1(qtbot, window, FC, 50.0)
+    assert session.sparsity(FC) == 0.5
+
+
+# ----------------------------------------------------------------------------- 9. cancel
+def test_cancel_global_prune_leaves_session_unchanged(qtbot, window, monkeypatch):
+    for module in (core.vault, core.global_prune, core.session):
+        monkeypatch.setattr(module, "CHUNK", 4096)
+    original_check = CancelToken.check
+
+    def slow_check(self: CancelToken) -> None:
+        time.sleep(0.002)  # keep the worker busy long enough to be cancelled mid-way
+        original_check(self)
+
+    monkeypatch.setattr(CancelToken, "check", slow_check)
+    torch.manual_seed(0)
+    model = nn.Sequential(*(nn.Linear(512, 512) for _ in range(4)))
+    window._load(LoadedModel(model, "big"))
+    wait_idle(qtbot, window)
+    session = window.controller.session
+    assert session.names == [f"{i}.weight" for i in range(4)]
+    assert tree_leaves(window) == session.names
+    before = snapshot(model)
+
+    progress: list[str] = []
+    cancelled: list[str] = []
+
+    def on_progress(_fraction: float, message: str) -> None:
+        progress.append(message)
+        if len(progress) == 1:
+            window.controller.cancel()
+
+    runner = window.controller.runner
+    runner.progress.connect(on_progress)
+    runner.cancelled.connect(cancelled.append)
+    try:
+        assert window.controller.apply(GlobalPrune(tuple(session.names), 0.5))
+        qtbot.waitUntil(lambda: bool(cancelled), timeout=TIMEOUT)
+        wait_idle(qtbot, window)
+    finally:
+        runner.progress.disconnect(on_progress)
+    assert progress
+    assert cancelled and "Global" in cancelled[0]
+    assert_same_state(model, before)
+    assert all(session.sparsity(n) == 0.0 for n in session.names)
+    assert not session.history.entries
+    assert window.history_view.model.rowCount() == 1
+    assert "cancelled" in window.statusBar().currentMessage()
+
+    # the window still works: nothing stays "working…", and a new job runs to the end
+    assert not window.controller.mutating
+    assert not window.layer_views.busy_label.isVisible()
+    assert window.controller.apply(GlobalPrune(tuple(session.names), 0.25))
+    wait_idle(qtbot, window)
+    total = sum(session.info(n).numel for n in session.names)
+    pruned = sum(round(session.sparsity(n) * session.info(n).numel) for n in session.names)
+    assert pruned == round(0.25 * total)
+    assert len(session.history.entries) == 1
+    assert not window.controller.mutating
+
+
+def test_cancel_button_is_wired_to_the_controller(window):
+    assert not window.cancel_button.isVisible()  # idle: no progress bar, no cancel button
+    calls: list[bool] = []
+    window.controller.runner.cancelled.connect(lambda _label: calls.append(True))
+    window.cancel_button.click()  # nothing running: harmless
+    assert not calls
+
+
+# ----------------------------------------------------------------------------- 10. files
+def test_save_writes_checkpoint_and_recipe_that_reload(qtbot, window, tmp_path):
+    session = window.controller.session
+    apply_l1(qtbot, window, CONV, 50.0)
+    apply_l1(qtbot, window, FC, 30.0)
+    path = tmp_path / "m.safetensors"
+    assert window.save_to(str(path))
+    assert path.is_file()
+    recipe = tmp_path / "m.recipe.json"
+    assert recipe.is_file()
+    assert "block1.conv1.weight" in recipe.read_text()
+    assert "m.safetensors" in window.statusBar().currentMessage()
+
+    fresh = build_demo_architecture("cnn")
+    missing, unexpected = load_model(fresh, str(path))
+    assert not missing and not unexpected
+    assert_same_state(fresh, snapshot(session.model))
+    assert int((fresh.state_dict()[CONV] == 0).sum()) == round(0.5 * session.info(CONV).numel)
+
+
+def test_save_with_a_bad_suffix_shows_an_error(qtbot, window, tmp_path):
+    assert not window.save_to(str(tmp_path / "m.txt"))
+    qtbot.waitUntil(lambda: bool(error_dialogs()), timeout=TIMEOUT)
+    assert "m.txt" in error_dialogs()[0].text()
+    assert not (tmp_path / "m.txt").exists()
+
+
+def test_open_whole_model_file_and_reject_state_dict(qtbot, window, tmp_path):
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    whole = tmp_path / "whole.pt"
+    torch.save(model, whole)
+    assert window.open_model_file(str(whole), confirm=False)
+    wait_idle(qtbot, window)
+    session = window.controller.session
+    assert session.names == ["0.weight", "2.weight"]
+    assert tree_leaves(window) == session.names
+    assert window.tree.selected_params() == ("0.weight",)
+    assert "0.weight" in window.layer_title.text()
+    assert "whole.pt" in window.windowTitle()
+    assert "n/a" in window.accuracy_label.text()
+    assert str(whole) in window._recent()
+    assert torch.equal(session.effective("0.weight"), model[0].weight.detach())
+
+    state = tmp_path / "state.pt"
+    torch.save(model.state_dict(), state)
+    assert not window.open_model_file(str(state), confirm=False)
+    qtbot.waitUntil(lambda: bool(error_dialogs()), timeout=TIMEOUT)
+    assert "state_dict" in error_dialogs()[0].text()
+    close_error_dialogs()
+    # the model already open stays open and usable
+    assert window.controller.session is session
+    assert str(state) not in window._recent()
+    apply_l1(qtbot, window, "2.weight", 40.0)
+    assert session.sparsity("2.weight") == round(0.4 * 15) / 15
+
+    assert not window.open_model_file(str(tmp_path / "missing.pt"), confirm=False)
+    qtbot.waitUntil(lambda: bool(error_dialogs()), timeout=TIMEOUT)
+    close_error_dialogs()
+
+
+# ----------------------------------------------------------------------------- 11. settings
+def test_geometry_and_recent_files_persist(qtbot, window, settings_dir, tmp_path):
+    whole = tmp_path / "recent.pt"
+    torch.save(nn.Sequential(nn.Linear(4, 4)), whole)
+    assert window.open_model_file(str(whole), confirm=False)
+    wait_idle(qtbot, window)
+    window.resize(window.width() + 37, window.height() + 23)
+    qtbot.waitUntil(lambda: window.isVisible())
+    size = window.size()
+    window.close()
+    window.settings.sync()
+    assert any(settings_dir.rglob("*.ini")), "settings were not written to the test folder"
+
+    again = make_window(qtbot)
+    try:
+        assert again.size() == size
+        assert str(whole) in again._recent()
+        texts = [action.text() for action in again.recent_menu.actions()]
+        assert str(whole) in texts
+        assert again.recent_menu.isEnabled()
+    finally:
+        qtbot.waitUntil(lambda: not again.controller.busy, timeout=TIMEOUT)
+        again.close()
+        if again.controller.session is not None:
+            again.controller.session.close()
