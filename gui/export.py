@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QPoint, QRectF, QSize, Qt
 from PySide6.QtGui import QBrush, QImage, QPaintDevice, QPainter, QPixmap
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QWidget
@@ -143,7 +143,7 @@ def _write_widget(widget: QWidget, out: Path, scale: float) -> None:
         generator = _svg_generator(out, size, widget.logicalDpiX())
         painter = QPainter(generator)
         try:
-            widget.render(painter)
+            widget.render(painter, QPoint(0, 0))
         finally:
             painter.end()
         return

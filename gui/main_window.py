@@ -8,6 +8,7 @@ controller is busy, the layer views show "working" and wait for the result.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 
@@ -34,6 +35,8 @@ from core.model_io import MODEL_SUFFIXES, load_whole_model, save_pruned
 from core.operations import LayerPrune
 from core.stats import ModelStats
 from gui.controller import LayerSnapshot, LoadedModel, SessionController, load_builtin_demo
+from gui.export import FILE_FILTER as EXPORT_FILTER
+from gui.export import export_widget
 from gui.global_panel import GlobalPanel
 from gui.histogram import MagnitudeHistogram
 from gui.history_view import HistoryView
@@ -158,6 +161,14 @@ class MainWindow(QMainWindow):
             "Write the pruned weights as a plain state_dict plus the recipe",
         )
         file_menu.addAction(self.save_action)
+        file_menu.addAction(
+            self._action(
+                "&Export view…",
+                self.export_dialog,
+                "Ctrl+E",
+                "Save the current tab (layer views, statistics or pattern lab) as PNG or SVG",
+            )
+        )
         file_menu.addSeparator()
         file_menu.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
 
@@ -295,6 +306,32 @@ class MainWindow(QMainWindow):
             self.show_error(f"Could not save {Path(path).name}: {exc}", "")
             return False
         self.statusBar().showMessage(f"Saved {checkpoint.name} and {recipe.name}", 6000)
+        return True
+
+    def export_target(self) -> QWidget:
+        """What File > Export view draws: the current tab's main content."""
+        return {0: self.layer_views, 1: self.stats_panel, 2: self.pattern_lab}.get(
+            self.tabs.currentIndex(), self.tabs.currentWidget()
+        )
+
+    def export_dialog(self) -> None:
+        """Ask for a PNG/SVG file name and export the current view for slides."""
+        start = Path(str(self.settings.value("last_dir", str(Path.home()))))
+        name = self.tabs.tabText(self.tabs.currentIndex()).lower().replace(" ", "_")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export view", str(start / f"{name}.png"), EXPORT_FILTER
+        )
+        if path:
+            self.export_to(path)
+
+    def export_to(self, path: str) -> bool:
+        """Export the current view to ``path`` (.png or .svg)."""
+        try:
+            written = export_widget(self.export_target(), path)
+        except Exception as exc:
+            self.show_error(f"Could not export {Path(path).name}: {exc}", "")
+            return False
+        self.statusBar().showMessage(f"Exported {written.name}", 5000)
         return True
 
     def _load(self, loaded: LoadedModel) -> None:
@@ -473,10 +510,15 @@ class MainWindow(QMainWindow):
             self.resizeDocks([self.tree_dock, self.controls_dock], [440, 380], horizontal)
             self.resizeDocks([self.tree_dock, self.history_dock], [620, 200], vertical)
         self._fill_recent_menu()
+        method = self.settings.value("last_method")
+        if isinstance(method, str):
+            with contextlib.suppress(Exception):  # a method another version offered
+                self.layer_controls.set_method(method)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
+        self.settings.setValue("last_method", self.layer_controls.method_name())
         if self.controller.busy:
             self.controller.cancel()
         super().closeEvent(event)
