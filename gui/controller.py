@@ -248,8 +248,8 @@ class SessionController(QObject):
                 self._failed(exc)
 
             def finished(result: Any) -> None:
-                self.mutating_changed.emit(False)
                 done(result)
+                self.mutating_changed.emit(False)
 
             if self.runner.run(label, make_job, on_result=finished, on_error=failed):
                 self.mutating_changed.emit(True)

@@ -43,8 +43,35 @@ def _check_norm(n: Any) -> None:
         raise UnsupportedParameterError(f"norm n={n!r} is not one of 1, 2, inf, -inf, 'fro'")
 
 
+class _ByChannels(PruningMethod):
+    """Shared body of the structured methods: choose channels along ``dim`` to keep."""
+
+    amount: Amount
+    dim: int
+    kind: ClassVar[str] = "structured"
+
+    def __post_init__(self) -> None:
+        validate_amount(self.amount)
+
+    def compute_mask(self, t: torch.Tensor, current: torch.Tensor | None = None) -> torch.Tensor:
+        require_dims(t, 2, self.name)
+        dim = normalise_dim(self.dim, t.dim(), self.name)
+        return restrict_structured(lambda x: self._fresh(x, dim), t, current, dim)
+
+    def _fresh(self, t: torch.Tensor, dim: int) -> torch.Tensor:
+        size = t.shape[dim]
+        k = count_to_prune(self.amount, size)
+        if k == 0:
+            return torch.ones(t.shape, dtype=torch.bool, device=t.device)
+        return channel_mask(t, dim, self._kept(t, dim, size, k))
+
+    def _kept(self, t: torch.Tensor, dim: int, size: int, k: int) -> torch.Tensor:
+        """Indices or a bool selector of the channels to keep when pruning ``k`` of ``size``."""
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class LnStructured(PruningMethod):
+class LnStructured(_ByChannels):
     """Prune the ``amount`` channels along ``dim`` with the smallest ``n``-norm."""
 
     amount: Amount = 0.5
@@ -52,30 +79,18 @@ class LnStructured(PruningMethod):
     dim: int = 0
 
     name: ClassVar[str] = "ln_structured"
-    kind: ClassVar[str] = "structured"
     summary: ClassVar[str] = "Zero whole rows/channels along dim, those with the smallest Ln norm."
 
     def __post_init__(self) -> None:
-        validate_amount(self.amount)
+        super().__post_init__()
         _check_norm(self.n)
 
-    def compute_mask(self, t: torch.Tensor, current: torch.Tensor | None = None) -> torch.Tensor:
-        require_dims(t, 2, self.name)
-        dim = normalise_dim(self.dim, t.dim(), self.name)
-        return restrict_structured(lambda x: self._fresh(x, dim), t, current, dim)
-
-    def _fresh(self, t: torch.Tensor, dim: int) -> torch.Tensor:
-        size = t.shape[dim]
-        k = count_to_prune(self.amount, size)
-        if k == 0:
-            return torch.ones(t.shape, dtype=torch.bool, device=t.device)
-        norms = channel_norms(t, self.n, dim)
-        kept = torch.topk(norms, k=size - k, largest=True).indices
-        return channel_mask(t, dim, kept)
+    def _kept(self, t: torch.Tensor, dim: int, size: int, k: int) -> torch.Tensor:
+        return torch.topk(channel_norms(t, self.n, dim), k=size - k, largest=True).indices
 
 
 @dataclass(frozen=True)
-class RandomStructured(PruningMethod):
+class RandomStructured(_ByChannels):
     """Prune ``amount`` channels along ``dim`` chosen at random (seeded)."""
 
     amount: Amount = 0.5
@@ -83,23 +98,10 @@ class RandomStructured(PruningMethod):
     seed: int = 0
 
     name: ClassVar[str] = "random_structured"
-    kind: ClassVar[str] = "structured"
     summary: ClassVar[str] = "Zero randomly chosen whole rows/channels along dim (a baseline)."
 
-    def __post_init__(self) -> None:
-        validate_amount(self.amount)
-
-    def compute_mask(self, t: torch.Tensor, current: torch.Tensor | None = None) -> torch.Tensor:
-        require_dims(t, 2, self.name)
-        dim = normalise_dim(self.dim, t.dim(), self.name)
-        return restrict_structured(lambda x: self._fresh(x, dim), t, current, dim)
-
-    def _fresh(self, t: torch.Tensor, dim: int) -> torch.Tensor:
-        size = t.shape[dim]
-        k = count_to_prune(self.amount, size)
-        if k == 0:
-            return torch.ones(t.shape, dtype=torch.bool, device=t.device)
+    def _kept(self, t: torch.Tensor, dim: int, size: int, k: int) -> torch.Tensor:
         # torch draws the channel scores on the CPU in the default dtype.
         prob = torch.rand(size, generator=seeded_generator(self.seed, torch.device("cpu")))
         threshold = torch.kthvalue(prob, k=k).values
-        return channel_mask(t, dim, (prob > threshold).to(t.device))
+        return (prob > threshold).to(t.device)
