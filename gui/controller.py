@@ -266,6 +266,8 @@ class SessionController(QObject):
         """Start the next queued piece of work, if idle; else report idleness."""
         if self.runner.busy:
             return
+        if self._mutating:  # a cancelled command reports no result
+            self.mutating_changed.emit(False)
         if self._commands:
             self._commands.pop(0)()
         elif self._latest:

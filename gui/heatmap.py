@@ -86,6 +86,8 @@ MASK_TICKS = [[(0.0, "pruned"), (0.5, "50%"), (1.0, "kept")]]
 
 #: Width of the colour-bar axis (fixed, so views line up whatever the labels).
 BAR_AXIS_WIDTH = 52
+#: Width of the row-index axis (room for 5-digit indices).
+ROW_AXIS_WIDTH = 58
 
 #: Kernel-grid separators are drawn when a block spans at least this many screen pixels.
 GRID_MIN_PIXELS = 5
@@ -181,6 +183,18 @@ def _line(start: tuple[int, int], stop: tuple[int, int]) -> list[tuple[int, int]
     ]
 
 
+def _let_shrink(label: pg.LabelItem) -> None:
+    """Keep a label's text from setting its minimum width (long hover texts or titles
+    would otherwise widen one of three linked views, so they no longer line up)."""
+    update_min = label.updateMin
+
+    def update_height_only() -> None:
+        update_min()
+        label.setMinimumWidth(0)
+
+    label.updateMin = update_height_only  # type: ignore[method-assign]
+
+
 class HeatmapView(pg.GraphicsLayoutWidget):
     """One 2-D matrix as a heatmap: image in a plot, colour bar, hover label.
 
@@ -261,6 +275,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._bar.axis.setStyle(hideOverlappingLabels=False)
         self._bar.axis.setWidth(BAR_AXIS_WIDTH)
         self._label = pg.LabelItem(justify="left", size="9pt", color=self._foreground)
+        _let_shrink(self._label)
         self.addItem(self._label, row=1, col=0)
         self._timer = QTimer(self, singleShot=True, interval=RANGE_THROTTLE_MS)
         self._timer.timeout.connect(self._on_range_settled)
@@ -277,6 +292,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         plot = self._plot
         for name in ("left", "bottom"):
             plot.setAxisItems({name: IndexAxis(name)})
+        _let_shrink(plot.titleLabel)
         plot.setTitle(title, size="11pt", color=self._foreground)
         plot.invertY(True)
         plot.setAspectLocked(True)
@@ -288,6 +304,8 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             axis = plot.getAxis(name)
             axis.setLabel(label, color=self._foreground.name())
             _style_axis(axis, self._foreground)
+        # A fixed width, so linked views get equal view boxes whatever their tick labels.
+        plot.getAxis("left").setWidth(ROW_AXIS_WIDTH)
 
     # ------------------------------------------------------------------ public API
     @property

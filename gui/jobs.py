@@ -19,9 +19,22 @@ from core.errors import JobCancelled
 from core.jobs import CancelToken, Job
 
 
+class _CarriedError(Exception):
+    """Carries an exception that superqt would swallow: it drops RuntimeError (and its
+    subclasses, which torch raises a lot) with only a warning, as a sign of a deleted
+    Qt object."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def _drive(job: Job[Any]) -> Any:
     """Re-yield a core job's progress so superqt can forward it."""
-    return (yield from job)
+    try:
+        return (yield from job)
+    except RuntimeError as exc:
+        raise _CarriedError(exc) from exc
 
 
 class JobRunner(QObject):
@@ -102,6 +115,8 @@ class JobRunner(QObject):
         self, exc: BaseException, on_error: Callable[[BaseException], None] | None
     ) -> None:
         label = self._end()
+        if isinstance(exc, _CarriedError):
+            exc = exc.error
         try:
             if isinstance(exc, JobCancelled):
                 self.cancelled.emit(label)

@@ -61,6 +61,7 @@ class MainWindow(QMainWindow):
         self.settings = QSettings()
         self._current: str = ""  # parameter selected for the layer views
         self._shown: str = ""  # parameter the layer views last drew
+        self._progress_message = ""  # last progress text, cleared when the job ends
         self._build_widgets()
         self._build_docks()
         self._build_menus()
@@ -430,7 +431,8 @@ class MainWindow(QMainWindow):
             self._progress_delay.stop()
             self.progress.hide()
             self.cancel_button.hide()
-            self.statusBar().clearMessage()
+            if self.statusBar().currentMessage() == self._progress_message:
+                self.statusBar().clearMessage()
 
     def _show_progress(self) -> None:
         if self.controller.busy:
@@ -440,7 +442,8 @@ class MainWindow(QMainWindow):
     def _on_progress(self, fraction: float, message: str) -> None:
         self.progress.setValue(int(fraction * 1000))
         label = self.controller.runner.label
-        self.statusBar().showMessage(f"{label}: {message}" if label else message)
+        self._progress_message = f"{label}: {message}" if label else message
+        self.statusBar().showMessage(self._progress_message)
 
     def _on_stats(self, stats: ModelStats) -> None:
         self.stats_panel.show_stats(stats)
@@ -519,6 +522,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.settings.setValue("last_method", self.layer_controls.method_name())
+        self.settings.sync()
         if self.controller.busy:
             self.controller.cancel()
         super().closeEvent(event)
