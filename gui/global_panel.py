@@ -43,10 +43,10 @@ from PySide6.QtWidgets import (
 
 from core.errors import PruningError
 from core.operations import GlobalPrune
-from gui.layer_controls import (
+from gui.layer_controls import PREVIEW_DELAY_MS
+from gui.method_pages import (
     ERROR_STYLE,
     INFO_STYLE,
-    PREVIEW_DELAY_MS,
     PREVIEW_STYLE,
     add_row,
     make_form,

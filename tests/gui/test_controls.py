@@ -26,7 +26,8 @@ from core.operations import GlobalPrune, LayerPrune
 from core.targets import TargetInfo
 from gui.controller import SessionController, load_builtin_demo
 from gui.global_panel import CAP, INCLUDE, PLANNED, GlobalPanel, LayerTableModel, parse_cap
-from gui.layer_controls import PREVIEW_DELAY_MS, LayerControls, StructuredPage, offered_methods
+from gui.layer_controls import PREVIEW_DELAY_MS, LayerControls
+from gui.method_pages import StructuredPage, offered_methods
 
 CONV = "block1.conv1.weight"  # (16, 16, 3, 3): 2,304 weights
 STEM = "stem.conv.weight"  # (16, 1, 3, 3): 144 weights
