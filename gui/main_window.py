@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.demos import DEMO_NAMES
+from core.display import LAYOUTS, display_shape
 from core.methods import CustomMask
 from core.model_io import MODEL_SUFFIXES, load_whole_model, save_pruned
 from core.operations import LayerPrune
@@ -47,6 +48,12 @@ from gui.pattern_lab import PatternLab
 from gui.stats_panel import StatsPanel
 
 MAX_RECENT = 8
+
+
+def _elongation(shape: tuple[int, int]) -> float:
+    """How far a rows x cols picture is from square (0 for a square)."""
+    rows, cols = shape
+    return abs(math.log(max(rows, 1) / max(cols, 1)))
 
 
 class MainWindow(QMainWindow):
@@ -400,9 +407,8 @@ class MainWindow(QMainWindow):
             f"{name}  ·  {info.module_type}  ·  {shape}  ·  {pruned:.1%} pruned"
         )
         layout = None
-        if name != self._shown:  # a new layer: conv kernels read best as a grid
-            kernel = math.prod(info.shape[2:]) if len(info.shape) > 2 else 1
-            layout = "kernels" if kernel > 1 else "matrix"
+        if name != self._shown:  # a new layer: the layout whose picture is squarest
+            layout = min(LAYOUTS, key=lambda lay: _elongation(display_shape(info.shape, lay)))
         self._shown = name
         self.layer_views.show_layer(views.original, views.mask, views.effective, layout=layout)
         self.histogram.show_counts(views.counts)
