@@ -28,7 +28,7 @@ import core.global_prune
 import core.session
 import core.vault
 from core.demos import build_demo_architecture
-from core.display import cells_to_flat_index, display_matrix
+from core.display import cells_to_flat_index, display_matrix, display_shape
 from core.jobs import CancelToken
 from core.methods import L1Unstructured
 from core.operations import GlobalPrune, LayerPrune
@@ -38,7 +38,7 @@ from gui.main_window import MainWindow
 from gui.model_tree import PARAM_ROLE, SPARSITY_COLUMN, SPARSITY_ROLE
 from gui.stats_panel import format_percent
 
-CONV = "block1.conv1.weight"  # (16, 16, 3, 3): 2,304 weights, shown as a 48 x 48 kernel grid
+CONV = "block1.conv1.weight"  # (16, 16, 3, 3): 2,304 weights
 FC = "classifier.weight"  # (10, 32): 320 weights
 TIMEOUT = 20_000
 STUCK_TIMEOUT = 3_000  # where a bug would leave the window busy for ever
@@ -48,18 +48,30 @@ STUCK_TIMEOUT = 3_000  # where a bug would leave the window busy for ever
 def wait_idle(qtbot, window: MainWindow, timeout: int = TIMEOUT) -> None:
     """Until no job runs or is about to start and every heatmap shows its full image."""
 
-    def idle() -> bool:
-        timers = (
+    timers = [
+        t
+        for t in (
             getattr(window.layer_controls, "_preview_timer", None),
             getattr(window.global_panel, "_plan_timer", None),
         )
+        if isinstance(t, QTimer)
+    ]
+
+    def idle() -> bool:
         return (
             not window.controller.busy
             and not window.layer_views.pending
-            and not any(isinstance(t, QTimer) and t.isActive() for t in timers)
+            and not any(t.isActive() for t in timers)
         )
 
-    qtbot.waitUntil(idle, timeout=timeout)
+    try:
+        qtbot.waitUntil(idle, timeout=timeout)
+    except QtTimeoutError:
+        views = window.layer_views.views
+        raise AssertionError(
+            f"not idle: busy={window.controller.busy} ({window.controller.runner.label!r}), "
+            f"pending={[v.pending for v in views]}, timers={[t.isActive() for t in timers]}"
+        ) from None
 
 
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -331,8 +343,9 @@ def test_mouse_stroke_prunes_one_weight_and_undo_restores_it(qtbot, window):
     select(qtbot, window, CONV)
     before = snapshot(session.model)
     row, col = 5, 7
-    flat = cells_to_flat_index([(row, col)], tuple(session.info(CONV).shape), "kernels")
-    assert window.layer_views.layout_name == "kernels"
+    layout = window.layer_views.layout_name
+    shape = tuple(session.info(CONV).shape)
+    flat = cells_to_flat_index([(row, col)], shape, layout)
     assert flat.numel() == 1
     index = int(flat[0])
     assert float(session.original(CONV).view(-1)[index]) != 0.0
@@ -356,7 +369,7 @@ def test_mouse_stroke_prunes_one_weight_and_undo_restores_it(qtbot, window):
             assert torch.equal(session.model.state_dict()[key], before[key]), key
     assert len(session.history.entries) == 1
     assert window.history_view.model.rowCount() == 2
-    expected = np.ones((48, 48), dtype=np.float32)
+    expected = np.ones(display_shape(shape, layout), dtype=np.float32)
     expected[row, col] = 0.0
     assert_shows(window.layer_views.views[1], expected)
 

@@ -22,25 +22,35 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
-def isolated_settings(tmp_path: Path) -> Iterator[Path]:
-    """``main()`` renames the application; keep its settings in ``tmp_path``."""
+def isolated_app(qapp, tmp_path: Path) -> Iterator[Path]:
+    """Run ``main()`` in this process without leaking into later tests.
+
+    ``main()`` renames the application: its settings go to ``tmp_path``.
+    It also closes its window inside ``app.exec()``; if that quit the
+    application (quit on last window closed), superqt workers started later in
+    this process would never deliver their signals and every later window
+    would stay busy for ever. The real application quits there anyway.
+    """
     folder = tmp_path / "settings"
     folder.mkdir()
     old = (QCoreApplication.organizationName(), QCoreApplication.applicationName())
+    quit_on_close = qapp.quitOnLastWindowClosed()
+    qapp.setQuitOnLastWindowClosed(False)
     for fmt in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
         QSettings.setPath(fmt, QSettings.Scope.UserScope, str(folder))
     yield folder
+    qapp.setQuitOnLastWindowClosed(quit_on_close)
     QCoreApplication.setOrganizationName(old[0])
     QCoreApplication.setApplicationName(old[1])
 
 
-def test_screenshot_option_writes_png(qapp, isolated_settings, tmp_path):
+def test_screenshot_option_writes_png(isolated_app, tmp_path):
     out = tmp_path / "shots" / "window.png"
     assert main(["--screenshot", str(out), "--quit-after", "300"]) == 0
     assert out.read_bytes()[:8] == PNG_MAGIC
     assert out.stat().st_size > 10_000  # a real window, not an empty image
     # closing the window saved its settings, and only in the test folder
-    assert any(isolated_settings.rglob("*")), "the window did not save its settings"
+    assert any(isolated_app.rglob("*")), "the window did not save its settings"
 
 
 @pytest.mark.slow
