@@ -12,7 +12,9 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QButtonGroup,
@@ -384,8 +386,28 @@ class ThresholdPage(ParamPage):
         return {"value": float(self.value.value())}
 
     def set_targets(self, infos: list[TargetInfo], session: PruningSession) -> None:
+        # The scale needs a pass over the weights: only do it while this page is shown.
+        self._targets = (infos, session)
+        if self.isVisible():
+            self._update_scale()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._update_scale()
+
+    def _update_scale(self) -> None:
+        targets = getattr(self, "_targets", None)
+        if targets is None:
+            return
+        infos, session = targets
+        # max |w| as a reduction: no |w| copy of the layer is allocated.
         top = max(
-            (float(session.effective(i.name).abs().max()) for i in infos if i.numel), default=0.0
+            (
+                float(torch.linalg.vector_norm(session.effective(i.name), float("inf")))
+                for i in infos
+                if i.numel
+            ),
+            default=0.0,
         )
         step = 10.0 ** math.floor(math.log10(top / 100.0)) if top > 0 else 0.001
         self.value.setDecimals(max(3, 1 - math.floor(math.log10(step))))
