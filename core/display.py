@@ -24,29 +24,22 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 #: A half-open rectangle of a 2-D matrix: ``(row_start, row_stop, col_start, col_stop)``.
 Region = tuple[int, int, int, int]
 
 #: Layouts understood by :func:`display_matrix`.
 LAYOUTS = ("matrix", "kernels")
-
-#: Elements copied per chunk of rows: 8 MiB of float32 scratch stays in the L3 cache.
-CHUNK_ELEMENTS = 1 << 21
-
-#: Row-reduced elements pooled over columns at once (fewer, larger pooling calls).
-GROUP_ELEMENTS = 1 << 20
 
 #: Wildcard in painted cells: ``(row, ALL)`` is a whole row, ``(ALL, col)`` a column.
 ALL = -1
@@ -335,149 +328,25 @@ def signed_pixels(
 ) -> np.ndarray:
     """:func:`reduce_signed` over an explicit :class:`Tiling`.
 
-    Big regions are cut into bands of pixel rows reduced in parallel (see
-    :func:`_run_bands`). In a band, chunks of whole block-rows are copied
-    (sequential read) into a reused float32 scratch buffer that stays in
-    cache; max and min over each block of rows are then middle-dim reductions
-    with a contiguous inner loop; each group of pixel rows is finally pooled
-    over column blocks.
+    One read pass with a fused kernel (:mod:`core.block_kernels`), bands of
+    pixel rows in parallel threads. Float32 C-contiguous matrices (and bool
+    masks) are read in place; other dtypes or strides are first copied.
     """
     r0, r1, c0, c1 = plan.region
-    source = matrix.detach()[r0:r1, c0:c1]
-    sub_mask = None if mask is None else mask.detach()[r0:r1, c0:c1]
     if plan.is_identity:
+        source = matrix.detach()[r0:r1, c0:c1]
+        sub_mask = None if mask is None else mask.detach()[r0:r1, c0:c1]
         return _to_pixels(_masked_float(source, sub_mask))
-    out = torch.from_numpy(np.empty((plan.rows, plan.cols), dtype=np.float32))
-
-    def band(p0: int, p1: int) -> None:
-        rows = slice(p0 * plan.block_rows, p1 * plan.block_rows)
-        band_mask = None if sub_mask is None else sub_mask[rows]
-        _signed_band(source[rows], band_mask, plan.block_rows, plan.block_cols, out[p0:p1])
-
-    _run_bands(plan, band)
-    return out.numpy()
-
-
-def _signed_band(
-    source: torch.Tensor,
-    mask: torch.Tensor | None,
-    block_rows: int,
-    block_cols: int,
-    out: torch.Tensor,
-) -> None:
-    """Reduce ``source`` (rows of whole blocks, the last may be ragged) into ``out``."""
-    width, n_pixel_rows = source.shape[1], out.shape[0]
-    group = max(1, GROUP_ELEMENTS // width)
-    per_chunk = max(1, CHUNK_ELEMENTS // (block_rows * width))
-    scratch = torch.empty(min(per_chunk, n_pixel_rows) * block_rows * width)
-    high = torch.empty(min(group, n_pixel_rows), width)
-    low = torch.empty_like(high)
-    for g0 in range(0, n_pixel_rows, group):
-        g1 = min(n_pixel_rows, g0 + group)
-        for p0 in range(g0, g1, per_chunk):
-            p1 = min(g1, p0 + per_chunk)
-            rows = slice(p0 * block_rows, p1 * block_rows)
-            chunk = _fill(scratch, source[rows], None if mask is None else mask[rows])
-            _row_extremes(chunk, block_rows, high[p0 - g0 : p1 - g0], low[p0 - g0 : p1 - g0])
-        _signed_columns(high[: g1 - g0], low[: g1 - g0], block_cols, out[g0:g1])
-
-
-# --------------------------------------------------------------------- bands
-#: Regions smaller than this many elements are reduced in the calling thread only.
-PARALLEL_MIN_ELEMENTS = 1 << 22
-
-#: At most this many bands (pool threads) per reduction.
-MAX_BANDS = 8
-
-_band_pool: ThreadPoolExecutor | None = None
-_band_workers = 0
-_band_pool_lock = threading.Lock()
-
-
-def _run_bands(plan: Tiling, reduce_band: Callable[[int, int], None]) -> None:
-    """Call ``reduce_band(p0, p1)`` on bands of pixel rows covering ``plan``.
-
-    Each band runs in its own pool thread with one intra-op thread: two
-    independent single-threaded streams keep going when another process
-    (or the GUI thread) takes a core, where one op-by-op fork-join over both
-    cores stalls at every op (measured 2x faster under load, ~10% slower idle).
-    """
-    bands = _band_count(plan)
-    if bands == 1:
-        reduce_band(0, plan.rows)
-        return
-    edges = [plan.rows * i // bands for i in range(bands + 1)]
-    assert _band_pool is not None
-    futures = [_band_pool.submit(reduce_band, p0, p1) for p0, p1 in itertools.pairwise(edges)]
-    for future in futures:
-        future.result()
-
-
-def _band_count(plan: Tiling) -> int:
-    area = (plan.row_stop - plan.row_start) * (plan.col_stop - plan.col_start)
-    if area < PARALLEL_MIN_ELEMENTS or plan.rows < 2 or not _per_thread_intra_op():
-        return 1
-    return max(1, min(_start_band_pool(), plan.rows))
-
-
-def _start_band_pool() -> int:
-    """Start the shared band pool once; return its size (1: no pool, reduce serially).
-
-    Its threads run torch ops with one intra-op thread each. ``torch.set_num_threads``
-    also sets the default that threads created later start from, so the pool's
-    threads are all started (a barrier) and the default is then put back.
-    """
-    global _band_pool, _band_workers
-    with _band_pool_lock:
-        if _band_pool is None:
-            threads = torch.get_num_threads()
-            workers = max(1, min(MAX_BANDS, threads))
-            if workers > 1:
-                barrier = threading.Barrier(workers)
-                _band_pool = ThreadPoolExecutor(
-                    workers,
-                    thread_name_prefix="display-band",
-                    initializer=_single_threaded,
-                    initargs=(barrier,),
-                )
-                for future in [_band_pool.submit(int) for _ in range(workers)]:
-                    future.result()
-                torch.set_num_threads(threads)
-            _band_workers = workers
-        return _band_workers
-
-
-def _single_threaded(barrier: threading.Barrier) -> None:
-    torch.set_num_threads(1)
-    barrier.wait()
-
-
-@functools.cache
-def _per_thread_intra_op() -> bool:
-    """True when ``torch.set_num_threads`` in one thread leaves running threads alone.
-
-    So it is with the OpenMP backend (torch's default on Linux, macOS and
-    Windows wheels); elsewhere bands would make the whole process serial, so
-    we reduce in the calling thread instead.
-    """
-    before = torch.get_num_threads()
-    if before < 2:
-        return False
-    probe = threading.Thread(target=torch.set_num_threads, args=(1,))
-    probe.start()
-    probe.join()
-    per_thread = torch.get_num_threads() == before
-    torch.set_num_threads(before)  # also the default for threads started later
-    return per_thread
-
-
-def _fill(scratch: torch.Tensor, rows: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Copy ``rows`` (any dtype, any strides) into ``scratch`` as float32, pruned → 0."""
-    chunk = scratch[: rows.numel()].view(rows.shape)
-    chunk.copy_(rows)
-    if mask is not None:
-        chunk.mul_(mask)
-    return chunk
+    kernels = _kernels()
+    out = np.empty((plan.rows, plan.cols), dtype=np.float32)
+    blocks = (plan.block_rows, plan.block_cols, out)
+    if mask is None:
+        (values,), region = _kernel_inputs(plan, (matrix, torch.float32))
+        _run_bands(plan, kernels.signed_extremes, values, *region, *blocks)
+    else:
+        (values, keep), region = _kernel_inputs(plan, (matrix, torch.float32), (mask, torch.bool))
+        _run_bands(plan, kernels.signed_extremes_masked, values, keep, *region, *blocks)
+    return out
 
 
 def _masked_float(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -487,40 +356,6 @@ def _masked_float(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tens
     if mask is not None:
         values = torch.where(mask, values, torch.zeros((), dtype=values.dtype))
     return values
-
-
-def _row_extremes(
-    rows: torch.Tensor, block_rows: int, high: torch.Tensor, low: torch.Tensor
-) -> None:
-    """Write max and min over each ``block_rows`` rows of ``rows`` (last one may be ragged).
-
-    Reducing the middle dim of (blocks, block_rows, width) keeps the inner loop
-    contiguous and vectorised; writing into reused buffers avoids page faults.
-    """
-    whole = rows.shape[0] // block_rows
-    if whole:
-        blocks = rows[: whole * block_rows].unflatten(0, (whole, block_rows))
-        torch.amax(blocks, dim=1, out=high[:whole])
-        torch.amin(blocks, dim=1, out=low[:whole])
-    if whole * block_rows < rows.shape[0]:
-        tail = rows[whole * block_rows :]
-        torch.amax(tail, dim=0, out=high[whole])
-        torch.amin(tail, dim=0, out=low[whole])
-
-
-def _signed_columns(
-    high: torch.Tensor, low: torch.Tensor, block_cols: int, out: torch.Tensor
-) -> None:
-    """Pool row extremes over column blocks; write the signed extreme to ``out``.
-
-    ``low`` is negated in place so both poolings are maxima; the positive
-    extreme wins ties (``max >= -min``).
-    """
-    neg_low = low.neg_()
-    if block_cols > 1:
-        high = F.max_pool1d(high.unsqueeze(0), block_cols, ceil_mode=True)[0]
-        neg_low = F.max_pool1d(neg_low.unsqueeze(0), block_cols, ceil_mode=True)[0]
-    torch.where(high >= neg_low, high, neg_low.neg_(), out=out)
 
 
 # --------------------------------------------------------------------- fraction
@@ -539,57 +374,113 @@ def reduce_fraction(
 
 
 def fraction_pixels(mask: torch.Tensor, plan: Tiling) -> np.ndarray:
-    """:func:`reduce_fraction` over an explicit :class:`Tiling`."""
+    """:func:`reduce_fraction` over an explicit :class:`Tiling` (non-zero counts as kept)."""
     r0, r1, c0, c1 = plan.region
-    source = mask.detach()[r0:r1, c0:c1]
     if plan.is_identity:
-        return _to_pixels(source != 0)
-    out = torch.from_numpy(np.empty((plan.rows, plan.cols), dtype=np.float32))
-    block = plan.block_rows
-    row_sizes = _block_sizes(r1 - r0, block).unsqueeze(1)
-    col_sizes = _block_sizes(c1 - c0, plan.block_cols)
-    per_chunk = max(1, CHUNK_ELEMENTS // (block * source.shape[1]))
-
-    def band(b0: int, b1: int) -> None:
-        for p0 in range(b0, b1, per_chunk):
-            p1 = min(b1, p0 + per_chunk)
-            counts = _row_counts(source[p0 * block : p1 * block], block)
-            sums = _column_sums(counts, plan.block_cols)
-            torch.div(sums, row_sizes[p0:p1] * col_sizes, out=out[p0:p1])
-
-    _run_bands(plan, band)
-    return out.numpy()
+        return _to_pixels(mask.detach()[r0:r1, c0:c1] != 0)
+    (keep,), region = _kernel_inputs(plan, (mask, torch.bool))
+    out = np.empty((plan.rows, plan.cols), dtype=np.float32)
+    blocks = (plan.block_rows, plan.block_cols, out)
+    _run_bands(plan, _kernels().kept_fractions, keep, *region, *blocks)
+    return out
 
 
-def _row_counts(rows: torch.Tensor, block_rows: int) -> torch.Tensor:
-    """Kept (non-zero) entries per ``block_rows`` rows (last may be ragged), as float32."""
-    kept = rows if rows.dtype == torch.bool else rows != 0
-    values = kept.view(torch.uint8)
-    whole = values.shape[0] // block_rows
+# --------------------------------------------------------------------- kernels
+_kernels_loaded = False
+
+
+def _kernels() -> ModuleType:
+    """:mod:`core.block_kernels`, imported (compiled or loaded from numba's cache) on first use."""
+    global _kernels_loaded
+    from core import block_kernels
+
+    _kernels_loaded = True
+    return block_kernels
+
+
+def warm_up() -> None:
+    """Load the compiled kernels now (~0.4 s; ~1.5 s the first time on a machine).
+
+    Call it from a background thread at startup so that no later reduction
+    waits for it.
+    """
+    _kernels()
+
+
+def kernels_ready() -> bool:
+    """True once the kernels are loaded: reductions then start without delay."""
+    return _kernels_loaded
+
+
+def _kernel_inputs(
+    plan: Tiling, *inputs: tuple[torch.Tensor, torch.dtype]
+) -> tuple[tuple[np.ndarray, ...], Region]:
+    """C-contiguous numpy arrays for a kernel, and where ``plan``'s region lies in them.
+
+    Tensors that all have their kernel dtype (float32, or bool passed as
+    uint8) and are C-contiguous are passed whole, in place. Otherwise only the
+    region of each is copied (bool: non-zero → 1) and the region becomes the
+    whole copy.
+    """
+    tensors = [(tensor.detach(), dtype) for tensor, dtype in inputs]
+    if all(t.dtype == dtype and t.is_contiguous() for t, dtype in tensors):
+        return tuple(_numpy(t) for t, _ in tensors), plan.region
+    r0, r1, c0, c1 = plan.region
     parts = []
-    if whole:
-        blocks = values[: whole * block_rows].unflatten(0, (whole, block_rows))
-        parts.append(blocks.sum(dim=1, dtype=torch.int32))
-    if whole * block_rows < values.shape[0]:
-        parts.append(values[whole * block_rows :].sum(dim=0, keepdim=True, dtype=torch.int32))
-    return torch.cat(parts).float()
+    for tensor, dtype in tensors:
+        part = tensor[r0:r1, c0:c1]
+        part = part != 0 if dtype == torch.bool else part.to(dtype)
+        parts.append(_numpy(part.contiguous()))
+    return tuple(parts), (0, r1 - r0, 0, c1 - c0)
 
 
-def _column_sums(counts: torch.Tensor, block_cols: int) -> torch.Tensor:
-    """Sum over column blocks (zero-padding the ragged last block)."""
-    if block_cols == 1:
-        return counts
-    pad = -counts.shape[1] % block_cols
-    if pad:
-        counts = F.pad(counts, (0, pad))
-    return counts.unflatten(1, (counts.shape[1] // block_cols, block_cols)).sum(dim=2)
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    array = tensor.numpy()
+    return array.view(np.uint8) if array.dtype == np.bool_ else array
 
 
-def _block_sizes(length: int, block: int) -> torch.Tensor:
-    """How many elements each block of a ragged 1-D tiling holds, as float32."""
-    sizes = torch.full((-(-length // block),), float(block))
-    sizes[-1] = length - block * (sizes.shape[0] - 1)
-    return sizes
+# --------------------------------------------------------------------- bands
+#: Regions smaller than this many elements are reduced in the calling thread only.
+PARALLEL_MIN_ELEMENTS = 1 << 20
+
+#: At most this many bands (pool threads) per reduction.
+MAX_BANDS = 8
+
+_band_pool: ThreadPoolExecutor | None = None
+_band_pool_lock = threading.Lock()
+
+
+def _run_bands(plan: Tiling, kernel: Callable[..., None], *args: object) -> None:
+    """Call ``kernel(*args, p0, p1)`` on bands of pixel rows covering ``plan``.
+
+    The kernels release the GIL, so bands run in parallel in a shared pool
+    (see :func:`_pool`).
+    """
+    bands = _band_count(plan)
+    if bands == 1:
+        kernel(*args, 0, plan.rows)
+        return
+    edges = [plan.rows * i // bands for i in range(bands + 1)]
+    futures = [_pool().submit(kernel, *args, p0, p1) for p0, p1 in itertools.pairwise(edges)]
+    for future in futures:
+        future.result()
+
+
+def _band_count(plan: Tiling) -> int:
+    area = (plan.row_stop - plan.row_start) * (plan.col_stop - plan.col_start)
+    if area < PARALLEL_MIN_ELEMENTS or plan.rows < 2:
+        return 1
+    return min(_pool()._max_workers, plan.rows)
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The shared band pool: one thread per core torch may use, at most :data:`MAX_BANDS`."""
+    global _band_pool
+    with _band_pool_lock:
+        if _band_pool is None:
+            workers = max(1, min(MAX_BANDS, torch.get_num_threads()))
+            _band_pool = ThreadPoolExecutor(workers, thread_name_prefix="display-band")
+        return _band_pool
 
 
 def _to_pixels(values: torch.Tensor) -> np.ndarray:

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 APP_NAME = "PruneScope"
 DEFAULT_SCREENSHOT_DELAY_MS = 300
+#: Load the compiled heatmap kernels this long after the window is up (off the startup path).
+KERNEL_WARM_UP_DELAY_MS = 500
 
 
 def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
@@ -51,6 +54,13 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[st
     return args, rest
 
 
+def _warm_up_kernels() -> None:
+    """Load the heatmap kernels in the background, so big layers show at once later."""
+    from core import display
+
+    threading.Thread(target=display.warm_up, name="kernel-warm-up", daemon=True).start()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the application; returns the process exit code."""
     args, qt_args = _parse_args(argv)
@@ -70,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.open_demo(args.demo)
     if args.print_ready:  # for benchmarks/bench_startup.py: the first frame is painted
         QTimer.singleShot(0, lambda: print("ready", flush=True))
+    QTimer.singleShot(KERNEL_WARM_UP_DELAY_MS, _warm_up_kernels)
 
     quit_after = args.quit_after
     if args.screenshot is not None and quit_after is None:

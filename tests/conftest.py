@@ -1,5 +1,15 @@
-"""Suite-wide setup: Qt renders offscreen unless the caller chose a platform."""
+"""Suite-wide setup: Qt renders offscreen unless the caller chose a platform; kernels loaded."""
 
 import os
 
+import pytest
+
+from core import display
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _heatmap_kernels_loaded() -> None:
+    """Load the compiled heatmap kernels once, as the app does at startup."""
+    display.warm_up()

@@ -75,10 +75,8 @@ def matrices_and_plans(draw: st.DrawFn) -> tuple[torch.Tensor, int, int, tuple[i
 
 
 @pytest.fixture
-def tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chunk, group and band loops run many times even on small matrices."""
-    monkeypatch.setattr(display, "CHUNK_ELEMENTS", 37)
-    monkeypatch.setattr(display, "GROUP_ELEMENTS", 53)
+def many_bands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even small matrices are cut into parallel bands."""
     monkeypatch.setattr(display, "PARALLEL_MIN_ELEMENTS", 0)
 
 
@@ -98,11 +96,9 @@ def test_reduce_signed_matches_naive_reference(case):
 
 @settings(max_examples=60, deadline=None)
 @given(matrices_and_plans())
-def test_reduce_signed_small_chunks_and_bands(case):
+def test_reduce_signed_in_parallel_bands(case):
     matrix, out_rows, out_cols, region = case
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(display, "CHUNK_ELEMENTS", 37)
-        patch.setattr(display, "GROUP_ELEMENTS", 53)
         patch.setattr(display, "PARALLEL_MIN_ELEMENTS", 0)
         got = reduce_signed(matrix, out_rows, out_cols, region)
     r0, r1, c0, c1 = region
@@ -147,7 +143,21 @@ def test_mask_zeroes_pruned_weights():
     np.testing.assert_array_equal(got, reduce_signed(matrix * mask, 8, 8))
 
 
-def test_big_matrix_uses_bands_and_matches_reference(tiny_chunks):
+@settings(max_examples=60, deadline=None)
+@given(matrices_and_plans(), st.floats(0.0, 1.0), st.booleans())
+def test_masked_reduction_matches_naive_reference(case, density, copied):
+    matrix, out_rows, out_cols, region = case
+    mask = torch.rand(matrix.shape, generator=torch.Generator().manual_seed(3)) < density
+    if copied:  # a transposed mask is not contiguous: both inputs get copied
+        mask = mask.t().contiguous().t()
+    r0, r1, c0, c1 = region
+    plan = tiling(tuple(matrix.shape), out_rows, out_cols, region)
+    got = signed_pixels(matrix, plan, mask=mask)
+    masked = (matrix * mask)[r0:r1, c0:c1].numpy()
+    np.testing.assert_array_equal(got, naive_signed(masked, plan.block_rows, plan.block_cols))
+
+
+def test_big_matrix_uses_bands_and_matches_reference(many_bands):
     matrix = torch.randn(515, 333)
     plan = tiling((515, 333), 40, 30)
     np.testing.assert_array_equal(
@@ -199,7 +209,12 @@ def test_reduce_fraction_at_full_resolution_is_zero_one():
     assert got.dtype == np.float32
 
 
-def test_reduce_fraction_bands(tiny_chunks):
+def test_reduce_fraction_of_a_float_mask_counts_non_zeros():
+    mask = torch.tensor([[0.0, 2.0, 0.0, -1.0], [1.0, 1.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(reduce_fraction(mask, 1, 2), [[0.75, 0.25]])
+
+
+def test_reduce_fraction_bands(many_bands):
     mask = torch.rand(400, 301) > 0.3
     plan = tiling((400, 301), 33, 21)
     got = reduce_fraction(mask, 33, 21)

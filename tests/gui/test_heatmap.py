@@ -184,6 +184,15 @@ def test_big_matrix_preview_then_full_reduction(view, qtbot, force_worker):
     assert view.levels[1] == pytest.approx(matrix.abs().max().item())
 
 
+def test_until_the_kernels_are_loaded_a_preview_comes_first(view, qtbot, monkeypatch):
+    monkeypatch.setattr(heatmap, "kernels_ready", lambda: False)
+    matrix = torch.randn(1500, 1500)  # reduced at once once the kernels are loaded
+    view.set_matrix(matrix)
+    assert not view.is_full and view.pending
+    qtbot.waitUntil(lambda: view.is_full, timeout=10000)
+    np.testing.assert_array_equal(view.image_item.image, signed_pixels(matrix, view.shown_tiling))
+
+
 def test_newer_matrix_wins_over_a_stale_result(view, qtbot, force_worker):
     first, second = torch.randn(4096, 4096), torch.randn(4096, 4096)
     view.set_matrix(first)
