@@ -97,30 +97,42 @@ def signed_extremes(
         _pool_signed(high, low, block_cols, out[p], high_q, low_q)
 
 
+@numba.njit(inline="always", **_JIT)
+def _masked_row(values, keep, out):  # pragma: no cover - compiled
+    """``out = values`` where ``keep``, else 0."""
+    zero = np.float32(0.0)
+    for j in range(out.shape[0]):
+        out[j] = values[j] if keep[j] else zero
+
+
 @numba.njit(f"void(float32[:, ::1], uint8[:, ::1], {_REGION}, {_OUT})", cache=True, **_JIT)
 def signed_extremes_masked(
     values, keep, r0, r1, c0, c1, block_rows, block_cols, out, p0, p1
 ):  # pragma: no cover - compiled
-    """:func:`signed_extremes` of ``values`` where ``keep``, 0 elsewhere."""
+    """:func:`signed_extremes` of ``values`` where ``keep``, 0 elsewhere.
+
+    Rows are masked four at a time into a small scratch buffer (cache
+    resident) and folded like unmasked rows.
+    """
     width = c1 - c0
     high = np.empty(width, np.float32)
     low = np.empty(width, np.float32)
+    rows = np.empty((4, width), np.float32)
     high_q = np.empty(out.shape[1], np.float32)
     low_q = np.empty(out.shape[1], np.float32)
-    zero = np.float32(0.0)
     for p in range(p0, p1):
         top = r0 + p * block_rows
-        high[:] = -np.inf
-        low[:] = np.inf
-        for r in range(top, min(r1, top + block_rows)):
-            row = values[r, c0:c1]
-            kept = keep[r, c0:c1]
-            for j in range(width):
-                value = row[j] if kept[j] else zero
-                if value > high[j]:
-                    high[j] = value
-                if value < low[j]:
-                    low[j] = value
+        bottom = min(r1, top + block_rows)
+        _masked_row(values[top, c0:c1], keep[top, c0:c1], high)
+        low[:] = high
+        r = top + 1
+        while r < bottom:
+            n = min(4, bottom - r)
+            for i in range(4):  # short groups repeat their last row
+                k = r + min(i, n - 1)
+                _masked_row(values[k, c0:c1], keep[k, c0:c1], rows[i])
+            _extremes_of_four(rows[0], rows[1], rows[2], rows[3], high, low)
+            r += n
         _pool_signed(high, low, block_cols, out[p], high_q, low_q)
 
 
