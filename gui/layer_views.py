@@ -20,8 +20,10 @@ from dataclasses import dataclass
 
 import torch
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QToolButton,
@@ -29,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.display import cells_to_flat_index, display_matrix, display_to_index
+from core.display import cells_to_flat_index, display_matrix, display_shape, display_to_index
 from gui.heatmap import HeatmapView
 
 TITLES = ("Original weights", "Mask", "Effective weights")
@@ -41,6 +43,46 @@ _BADGE_STYLE = (
     " padding: 1px 8px; font-weight: 600; }"
 )
 _BUSY_STYLE = "QLabel { color: palette(mid); font-style: italic; }"
+
+#: Pixels of a heatmap view that are not matrix: axes, colour bar, title, label.
+VIEW_CHROME = (150, 95)
+
+#: Smallest size of one view (pixels).
+VIEW_MIN_SIZE = 220
+
+#: Grid cells (row, column, row span, column span) of the three views, by column count.
+#: Views must stay the same size (their zoom is linked): with two columns each
+#: spans two grid columns, and the effective weights sit centred below.
+ARRANGEMENTS = {
+    3: ((0, 0, 1, 1), (0, 1, 1, 1), (0, 2, 1, 1)),
+    2: ((0, 0, 1, 2), (0, 2, 1, 2), (1, 1, 1, 2)),
+    1: ((0, 0, 1, 1), (1, 0, 1, 1), (2, 0, 1, 1)),
+}
+
+#: Grid columns used by each arrangement.
+_GRID_COLUMNS = {3: 3, 2: 4, 1: 1}
+GRID_SPACING = 6
+
+
+def view_columns(area: tuple[int, int], shape: tuple[int, int]) -> int:
+    """How many columns (3, 2 or 1) show a ``shape`` matrix largest in ``area`` pixels.
+
+    Each view keeps at least :data:`VIEW_MIN_SIZE`; ties keep more columns
+    (three side by side is the familiar arrangement).
+    """
+    width, height = area
+    rows_m, cols_m = max(shape[0], 1), max(shape[1], 1)
+    best, best_scale = 3, -1.0
+    for columns in (3, 2, 1):
+        rows = math.ceil(3 / columns)
+        cell_w = (width - GRID_SPACING * (columns - 1)) / columns
+        cell_h = (height - GRID_SPACING * (rows - 1)) / rows
+        if min(cell_w, cell_h) < VIEW_MIN_SIZE:
+            continue
+        scale = min((cell_w - VIEW_CHROME[0]) / cols_m, (cell_h - VIEW_CHROME[1]) / rows_m)
+        if scale > best_scale * 1.05:  # a clear gain only, so it does not flip back and forth
+            best, best_scale = columns, scale
+    return best
 
 
 @dataclass
@@ -71,6 +113,7 @@ class LayerViews(QWidget):
         self._layer: _Layer | None = None
         self._layout = "matrix"
         self._preview = False
+        self._columns = 0
         self.original_view = HeatmapView(TITLES[0])
         self.mask_view = HeatmapView(TITLES[1], paintable=True)
         self.effective_view = HeatmapView(TITLES[2])
@@ -83,12 +126,14 @@ class LayerViews(QWidget):
         root.setContentsMargins(0, 0, 0, 0)
         root.setSpacing(4)
         root.addLayout(self._header())
-        row = QHBoxLayout()
-        row.setSpacing(6)
+        self._area = QWidget(self)
+        self._grid = QGridLayout(self._area)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setSpacing(GRID_SPACING)
         for view in self.views:
-            view.setMinimumSize(220, 220)
-            row.addWidget(view, 1)
-        root.addLayout(row, 1)
+            view.setMinimumSize(VIEW_MIN_SIZE, VIEW_MIN_SIZE)
+        self._arrange(3)
+        root.addWidget(self._area, 1)
 
     def _header(self) -> QHBoxLayout:
         header = QHBoxLayout()
@@ -225,7 +270,37 @@ class LayerViews(QWidget):
         for view in self.views:
             view.set_busy(flag)
 
+    @property
+    def columns(self) -> int:
+        """How many columns the views are arranged in now (3, 2 or 1)."""
+        return self._columns
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Re-arrange the views when another column count would show the matrix larger."""
+        super().resizeEvent(event)
+        self._rearrange()
+
     # ------------------------------------------------------------------ internals
+    def _rearrange(self) -> None:
+        if self._layer is None:
+            return
+        shape = display_shape(tuple(self._layer.original.shape), self._layout)
+        size = self._area.size()
+        self._arrange(view_columns((size.width(), size.height()), shape))
+
+    def _arrange(self, columns: int) -> None:
+        if columns == self._columns:
+            return
+        self._columns = columns
+        for view in self.views:
+            self._grid.removeWidget(view)
+        for view, cell in zip(self.views, ARRANGEMENTS[columns], strict=True):
+            self._grid.addWidget(view, *cell)
+        rows = math.ceil(3 / columns)
+        for i in range(4):
+            self._grid.setColumnStretch(i, int(i < _GRID_COLUMNS[columns]))
+            self._grid.setRowStretch(i, int(i < rows))
+
     def _display(self, tensor: torch.Tensor) -> torch.Tensor:
         return display_matrix(tensor, self._layout)
 
@@ -238,6 +313,7 @@ class LayerViews(QWidget):
             self.original_view.matrix.shape == original.shape
         )
         self._set_formatters()
+        self._rearrange()
         self.original_view.set_matrix(original, "weights", mask=mask, keep_view=keep)
         self.mask_view.set_matrix(mask, "mask", keep_view=keep)
         self.effective_view.set_matrix(

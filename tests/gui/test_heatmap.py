@@ -10,7 +10,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from core.display import ALL, display_matrix, signed_pixels
 from gui import heatmap
 from gui.heatmap import HeatmapView
-from gui.layer_views import LayerViews
+from gui.layer_views import LayerViews, view_columns
 
 
 @pytest.fixture
@@ -262,6 +262,34 @@ def test_layer_views_share_levels_and_link_zoom(layer_views, qtbot):
         assert (ox0, ox1) == pytest.approx((x0, x1))
         assert (oy0 + oy1) / 2 == pytest.approx((y0 + y1) / 2)  # aspect lock may pad y
         assert oy0 <= 2 + 1e-6 and oy1 >= 10 - 1e-6
+
+
+@pytest.mark.parametrize(
+    ("area", "shape", "columns"),
+    [
+        ((1500, 450), (64, 64), 3),  # wide and short: side by side
+        ((700, 560), (64, 64), 2),  # square-ish: two on top, one below
+        ((500, 1200), (64, 64), 1),  # tall and narrow: stacked
+        ((700, 900), (16, 1024), 1),  # a very wide matrix reads best full width
+        ((500, 400), (64, 64), 3),  # too small for views of the minimum size: unchanged
+    ],
+)
+def test_view_columns_shows_the_matrix_largest(area, shape, columns):
+    assert view_columns(area, shape) == columns
+
+
+def test_views_rearrange_with_the_space_and_stay_the_same_size(layer_views, qtbot):
+    layer_views.show_layer(*_layer((64, 64)))
+    assert layer_views.columns == 3
+    layer_views.resize(760, 700)
+    qtbot.waitUntil(lambda: layer_views.columns == 2)
+    qtbot.wait(20)
+    widths = [v.width() for v in layer_views.views]
+    heights = [v.height() for v in layer_views.views]
+    assert max(widths) - min(widths) <= 1  # linked zoom needs equal view boxes
+    assert max(heights) - min(heights) <= 1
+    top = {v.y() for v in layer_views.views[:2]}
+    assert len(top) == 1 and layer_views.effective_view.y() > top.pop()
 
 
 def test_preview_badge_until_show_layer(layer_views):
