@@ -1,10 +1,10 @@
 """A fast, truthful heatmap of one 2-D matrix (weights or a mask), with hover and paint.
 
 :class:`HeatmapView` never hands pyqtgraph more pixels than the screen has:
-:meth:`HeatmapView.set_matrix` paints a strided preview at once (a few ms),
-then a worker thread reduces the visible region block by block
-(:mod:`core.display`: signed extreme for weights, kept fraction for masks)
-and swaps the result in. Zooming or panning re-reduces only what is visible,
+the visible region is reduced block by block (:mod:`core.display`: signed
+extreme for weights, kept fraction for masks). A new matrix of up to 8192²
+is reduced at once (≲ 12 ms); a bigger one first shows a strided preview (a
+few ms), and a worker thread swaps the full reduction in after that paint. Zooming or panning re-reduces only what is visible,
 down to one weight per pixel or more. The image is placed in weight
 coordinates, so the axes read weight indices and hover is exact.
 
