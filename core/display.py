@@ -15,7 +15,8 @@ indices (for hover and image placement). :func:`display_matrix` gives the 2-D
 view of any weight shape; :func:`cells_to_flat_index` maps painted display
 cells back to flat weight indices.
 
-Everything here is plain torch/numpy and may run in any thread.
+Everything here may run in any thread; the block reductions call the compiled
+kernels of :mod:`core.block_kernels` (imported on first use, see :func:`warm_up`).
 
 Example:
     >>> w = torch.randn(4096, 4096)
@@ -308,7 +309,8 @@ def reduce_signed(
 
     Each pixel is the signed value of largest magnitude in its block (ties
     between +a and -a give +a), so a diverging colour map stays truthful.
-    A region that already fits is returned as is.
+    A region that already fits is returned as is. (NaN compares false: a NaN
+    weight only shows where it comes first in its block.)
 
     Args:
         matrix: 2-D floating tensor on the CPU.
@@ -447,6 +449,7 @@ PARALLEL_MIN_ELEMENTS = 1 << 20
 MAX_BANDS = 8
 
 _band_pool: ThreadPoolExecutor | None = None
+_band_workers = 1
 _band_pool_lock = threading.Lock()
 
 
@@ -470,16 +473,17 @@ def _band_count(plan: Tiling) -> int:
     area = (plan.row_stop - plan.row_start) * (plan.col_stop - plan.col_start)
     if area < PARALLEL_MIN_ELEMENTS or plan.rows < 2:
         return 1
-    return min(_pool()._max_workers, plan.rows)
+    _pool()
+    return min(_band_workers, plan.rows)
 
 
 def _pool() -> ThreadPoolExecutor:
     """The shared band pool: one thread per core torch may use, at most :data:`MAX_BANDS`."""
-    global _band_pool
+    global _band_pool, _band_workers
     with _band_pool_lock:
         if _band_pool is None:
-            workers = max(1, min(MAX_BANDS, torch.get_num_threads()))
-            _band_pool = ThreadPoolExecutor(workers, thread_name_prefix="display-band")
+            _band_workers = max(1, min(MAX_BANDS, torch.get_num_threads()))
+            _band_pool = ThreadPoolExecutor(_band_workers, thread_name_prefix="display-band")
         return _band_pool
 
 

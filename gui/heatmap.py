@@ -4,9 +4,10 @@
 the visible region is reduced block by block (:mod:`core.display`: signed
 extreme for weights, kept fraction for masks). A new matrix of up to 8192²
 is reduced at once (≲ 12 ms); a bigger one first shows a strided preview (a
-few ms), and a worker thread swaps the full reduction in after that paint. Zooming or panning re-reduces only what is visible,
-down to one weight per pixel or more. The image is placed in weight
-coordinates, so the axes read weight indices and hover is exact.
+few ms), and a worker thread swaps the full reduction in after that paint.
+Zooming or panning re-reduces only what is visible, down to one weight per
+pixel or more. The image is placed in weight coordinates, so the axes read
+weight indices and hover is exact.
 
 Mouse (see :data:`PAINT_HELP`): the wheel zooms, left- or middle-drag pans. In
 a ``paintable`` view zoomed in to at least one pixel per weight, left-drag

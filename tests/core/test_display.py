@@ -128,6 +128,11 @@ def test_region_that_fits_is_returned_as_a_float32_copy():
     assert matrix[5, 10] != 123.0  # never a view of the weights
 
 
+def test_kernels_are_ready_after_warm_up():
+    display.warm_up()
+    assert display.kernels_ready()
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
 def test_other_dtypes_reduce_like_their_float32_values(dtype):
     matrix = torch.randn(70, 90).to(dtype)
