@@ -828,7 +828,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             text += f"   ·   1 pixel = {plan.block_rows} × {plan.block_cols} weights"
             text += "" if self._is_full else "   ·   preview…"
         if self._paintable and not self._can_paint():
-            text += "   ·   zoom in to paint (1 weight ≥ 1 pixel)"
+            text += "   ·   zoom in to paint"
         elif self._paintable:
             text += "   ·   drag to paint (hover for help)"
         self._label.setText(text)
