@@ -4,12 +4,13 @@ Each kernel reads its part of the matrix once, row by row, keeps two (or one)
 per-column accumulators of one row's width, and pools them over column blocks
 at the end of every block of rows: no temporaries the size of the matrix, one
 call per band of pixel rows. torch has no fused "max and min per 2-D block"
-and its middle-dim reductions run at ~5x a read pass here, so these kernels
-(~1.3-2x a read pass) are what make a 16384² matrix appear in tens of ms.
+and its middle-dim reductions run at ~5x a read pass here; these kernels run
+at ~1.2-1.5x one (unmasked), so a 16384² matrix appears in tens of ms.
 
 All kernels release the GIL (``nogil``), so :mod:`core.display` runs bands of
-pixel rows in parallel threads; results are cached on disk by numba, so only
-the very first use on a machine compiles (~1 s). Arguments are C-contiguous
+pixel rows in parallel threads. numba caches the machine code on disk: the
+very first import on a machine compiles (~5 s here), later ones load it
+(~0.4 s, mostly importing numba). Arguments are C-contiguous
 numpy arrays plus the region ``r0:r1, c0:c1`` to reduce; ``out[p0:p1]`` (pixel
 rows) is written.
 
