@@ -30,22 +30,27 @@ _OUT = "float32[:, ::1], int64, int64"
 
 
 @numba.njit(inline="always", **_JIT)
-def _pool_signed(high, low, block_cols, out_row, high_q, low_q):  # pragma: no cover - compiled
+def _pool_signed(high, low, block_cols, out_row):  # pragma: no cover - compiled
     """Pool per-column extremes over column blocks; the positive extreme wins ties.
 
-    Offset by offset across all blocks (not block by block), so that no
-    long chain of dependent max/min operations stalls the loop.
+    Two accumulators per extreme halve the chain of dependent max/min
+    operations that otherwise bounds this loop.
     """
-    width, blocks = high.shape[0], out_row.shape[0]
-    for q in range(blocks):
-        high_q[q] = high[q * block_cols]
-        low_q[q] = low[q * block_cols]
-    for k in range(1, block_cols):
-        for q in range((width - k + block_cols - 1) // block_cols):  # blocks that reach k
-            high_q[q] = max(high_q[q], high[q * block_cols + k])
-            low_q[q] = min(low_q[q], low[q * block_cols + k])
-    for q in range(blocks):
-        out_row[q] = high_q[q] if high_q[q] >= -low_q[q] else low_q[q]
+    width = high.shape[0]
+    for q in range(out_row.shape[0]):
+        start = q * block_cols
+        stop = min(width, start + block_cols)
+        h0 = h1 = high[start]
+        l0 = l1 = low[start]
+        c = start + 1
+        while c + 1 < stop:
+            h0, h1 = max(h0, high[c]), max(h1, high[c + 1])
+            l0, l1 = min(l0, low[c]), min(l1, low[c + 1])
+            c += 2
+        if c < stop:
+            h0, l0 = max(h0, high[c]), min(l0, low[c])
+        h, lo = max(h0, h1), min(l0, l1)
+        out_row[q] = h if h >= -lo else lo
 
 
 @numba.njit(inline="always", **_JIT)
@@ -73,8 +78,6 @@ def signed_extremes(
     width = c1 - c0
     high = np.empty(width, np.float32)
     low = np.empty(width, np.float32)
-    high_q = np.empty(out.shape[1], np.float32)
-    low_q = np.empty(out.shape[1], np.float32)
     for p in range(p0, p1):
         top = r0 + p * block_rows
         bottom = min(r1, top + block_rows)
@@ -95,7 +98,7 @@ def signed_extremes(
             row = values[r, c0:c1]
             _extremes_of_four(row, row, row, row, high, low)
             r += 1
-        _pool_signed(high, low, block_cols, out[p], high_q, low_q)
+        _pool_signed(high, low, block_cols, out[p])
 
 
 @numba.njit(inline="always", **_JIT)
@@ -119,8 +122,6 @@ def signed_extremes_masked(
     high = np.empty(width, np.float32)
     low = np.empty(width, np.float32)
     rows = np.empty((4, width), np.float32)
-    high_q = np.empty(out.shape[1], np.float32)
-    low_q = np.empty(out.shape[1], np.float32)
     for p in range(p0, p1):
         top = r0 + p * block_rows
         bottom = min(r1, top + block_rows)
@@ -134,7 +135,7 @@ def signed_extremes_masked(
                 _masked_row(values[k, c0:c1], keep[k, c0:c1], rows[i])
             _extremes_of_four(rows[0], rows[1], rows[2], rows[3], high, low)
             r += n
-        _pool_signed(high, low, block_cols, out[p], high_q, low_q)
+        _pool_signed(high, low, block_cols, out[p])
 
 
 @numba.njit(f"void(uint8[:, ::1], {_REGION}, {_OUT})", cache=True, **_JIT)
