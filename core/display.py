@@ -449,22 +449,20 @@ PARALLEL_MIN_ELEMENTS = 1 << 20
 MAX_BANDS = 8
 
 _band_pool: ThreadPoolExecutor | None = None
-_band_workers = 1
 _band_pool_lock = threading.Lock()
 
 
 def _run_bands(plan: Tiling, kernel: Callable[..., None], *args: object) -> None:
     """Call ``kernel(*args, p0, p1)`` on bands of pixel rows covering ``plan``.
 
-    The kernels release the GIL, so bands run in parallel in a shared pool
-    (see :func:`_pool`).
+    The kernels release the GIL, so bands run in parallel: the first in the
+    calling thread, the others in a shared pool (see :func:`_pool`).
     """
     bands = _band_count(plan)
-    if bands == 1:
-        kernel(*args, 0, plan.rows)
-        return
     edges = [plan.rows * i // bands for i in range(bands + 1)]
-    futures = [_pool().submit(kernel, *args, p0, p1) for p0, p1 in itertools.pairwise(edges)]
+    first, *others = itertools.pairwise(edges)
+    futures = [_pool().submit(kernel, *args, p0, p1) for p0, p1 in others]
+    kernel(*args, *first)
     for future in futures:
         future.result()
 
@@ -473,17 +471,15 @@ def _band_count(plan: Tiling) -> int:
     area = (plan.row_stop - plan.row_start) * (plan.col_stop - plan.col_start)
     if area < PARALLEL_MIN_ELEMENTS or plan.rows < 2:
         return 1
-    _pool()
-    return min(_band_workers, plan.rows)
+    return max(1, min(MAX_BANDS, torch.get_num_threads(), plan.rows))
 
 
 def _pool() -> ThreadPoolExecutor:
-    """The shared band pool: one thread per core torch may use, at most :data:`MAX_BANDS`."""
-    global _band_pool, _band_workers
+    """The shared pool running all bands but the first (grows to :data:`MAX_BANDS` - 1)."""
+    global _band_pool
     with _band_pool_lock:
         if _band_pool is None:
-            _band_workers = max(1, min(MAX_BANDS, torch.get_num_threads()))
-            _band_pool = ThreadPoolExecutor(_band_workers, thread_name_prefix="display-band")
+            _band_pool = ThreadPoolExecutor(MAX_BANDS - 1, thread_name_prefix="display-band")
         return _band_pool
 
 
