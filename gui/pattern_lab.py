@@ -8,12 +8,15 @@ was actually reached. Every mask comes from the engine's
 ``PruningMethod.compute_mask``, so the lab teaches exactly what PruneScope
 does to a real layer. The figure is one pyqtgraph scene, so it (or any single
 column) exports to PNG or SVG for slides.
+
+What each column shows is worked out, without Qt, in ``core.pattern_figure``;
+the figure's pyqtgraph pieces are in ``gui.pattern_views``.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,382 +39,36 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledDoubleSlider
 
-from core.errors import PruningError
-from core.methods import BlockSparsity, L1Unstructured, LnStructured, NMSparsity, PruningMethod
-from gui.colormaps import (
-    ALARM_RGB,
-    FRAME_RGB,
-    GRID_RGB,
-    INK,
-    KEPT_RGB,
-    MUTED,
-    PRUNED_RGB,
-    diverging_colormap,
-    diverging_lut,
-    hex_color,
-    mask_lut,
-    text_color_on,
+from core.pattern_figure import (
+    KEYS,
+    LEVELS,
+    MAX_SIZE,
+    MIN_SIZE,
+    VALUE_TEXT_MAX_SIZE,
+    ColumnResult,
+    LabSettings,
+    column_title,
+    compute_column,
+    method_tooltip,
+    random_matrix,
 )
+from gui.colormaps import FRAME_RGB, INK, KEPT_RGB, MUTED, PRUNED_RGB, diverging_colormap, hex_color
 from gui.export import FILE_FILTER, export_widget
+from gui.pattern_views import (
+    CAPTION_PT,
+    FIGURE_TITLE_PT,
+    ROW_HEADER,
+    ROW_MASK,
+    ROW_SPACER,
+    ROW_TITLE,
+    ROW_WEIGHTS,
+    MethodColumn,
+    scaled_font,
+    set_label,
+)
 
-KEYS: tuple[str, ...] = ("unstructured", "rows", "columns", "n_m", "block")
-"""The lab's columns, left to right."""
-LEVELS: tuple[float, float] = (-2.0, 2.0)
-"""Weights are clipped to, and coloured over, this range."""
-ROW_TITLE, ROW_HEADER, ROW_WEIGHTS, ROW_MASK, ROW_CAPTION, ROW_SPACER = range(6)
-MIN_SIZE, MAX_SIZE, DEFAULT_SIZE = 4, 32, 8
-VALUE_TEXT_MAX_SIZE = 10
-"""Cell values are written into the cells up to this matrix size."""
 PRESENTATION_SCALE = 2.0
-TITLE_PT, CAPTION_PT, FIGURE_TITLE_PT = 11.0, 9.5, 12.5
-CROSS_RGB = (128, 128, 128)
-
-
-@dataclass(frozen=True)
-class LabSettings:
-    """Everything that decides what the lab shows."""
-
-    size: int = DEFAULT_SIZE
-    seed: int = 0
-    amount: float = 0.25
-    nm: tuple[int, int] = (2, 4)
-    block: tuple[int, int] = (2, 2)
-
-
-@dataclass(frozen=True)
-class ColumnResult:
-    """One column's outcome: the mask (None when the method does not apply) and a note."""
-
-    mask: torch.Tensor | None
-    note: str
-
-
-def random_matrix(size: int, seed: int) -> torch.Tensor:
-    """The lab's matrix: ``size`` x ``size`` draws of N(0, 1), seeded, clipped to ±2."""
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randn(size, size, generator=generator).clamp_(*LEVELS)
-
-
-def lab_method(key: str, settings: LabSettings) -> PruningMethod:
-    """The engine method behind column ``key``.
-
-    Raises:
-        PruningError: the parameters are invalid (e.g. N > M).
-    """
-    amount = float(settings.amount)
-    if key == "unstructured":
-        return L1Unstructured(amount)
-    if key in ("rows", "columns"):
-        return LnStructured(amount, n=2, dim=0 if key == "rows" else 1)
-    if key == "n_m":
-        return NMSparsity(*settings.nm)
-    if key == "block":
-        return BlockSparsity(amount, *settings.block)
-    raise KeyError(key)
-
-
-def column_title(key: str, settings: LabSettings) -> tuple[str, str]:
-    """The header of column ``key``: a title and a one-line subtitle."""
-    n, m = settings.nm
-    rows, cols = settings.block
-    return {
-        "unstructured": ("Unstructured", "smallest |w|"),
-        "rows": ("By rows", "dim 0, L2 norm"),
-        "columns": ("By columns", "dim 1, L2 norm"),
-        "n_m": (f"N:M ({n}:{m})", f"{n} kept per {m}"),
-        "block": (f"Block ({rows}×{cols})", "L2 norm per block"),
-    }[key]
-
-
-def nm_problem(settings: LabSettings) -> str | None:
-    """Why N:M cannot run on this matrix, or None when it can."""
-    n, m = settings.nm
-    if n > m:
-        return f"N={n} must not exceed M={m}"
-    if settings.size % m:
-        return f"M={m} does not divide {settings.size} columns"
-    return None
-
-
-def compute_column(key: str, matrix: torch.Tensor, settings: LabSettings) -> ColumnResult:
-    """Run the engine's method for ``key`` on ``matrix`` and describe the outcome."""
-    if key == "n_m" and (problem := nm_problem(settings)) is not None:
-        return ColumnResult(None, problem)
-    try:
-        mask = lab_method(key, settings).compute_mask(matrix)
-    except PruningError as exc:
-        return ColumnResult(None, str(exc))
-    return ColumnResult(mask, _column_note(key, matrix, mask, settings))
-
-
-def _column_note(key: str, matrix: torch.Tensor, mask: torch.Tensor, s: LabSettings) -> str:
-    if key == "unstructured":
-        pruned = matrix.abs()[~mask]
-        return f"all |w| ≤ {float(pruned.max()):.2f}" if pruned.numel() else "none zeroed"
-    if key == "rows":
-        return f"{int((~mask.any(dim=1)).sum())} of {s.size} rows"
-    if key == "columns":
-        return f"{int((~mask.any(dim=0)).sum())} of {s.size} columns"
-    if key == "n_m":
-        return "amount not used"
-    rows, cols = s.block
-    grid = (-(-s.size // rows), -(-s.size // cols))
-    kept = torch.zeros(grid, dtype=torch.bool)
-    for r in range(grid[0]):
-        for c in range(grid[1]):
-            kept[r, c] = mask[r * rows : (r + 1) * rows, c * cols : (c + 1) * cols].any()
-    return f"{int((~kept).sum())} of {kept.numel()} blocks"
-
-
-def sparsity_caption(mask: torch.Tensor) -> str:
-    """``"25.0% pruned: 16 of 64"`` for ``mask``."""
-    total = mask.numel()
-    pruned = total - int(mask.sum())
-    return f"{100.0 * pruned / total:.1f}% pruned: {pruned} of {total}"
-
-
-def format_value(value: float) -> str:
-    """A cell value with one decimal, never ``-0.0``."""
-    text = f"{value:.1f}"
-    return "0.0" if text == "-0.0" else text
-
-
-def set_label(label: pg.LabelItem, text: str, **style: object) -> None:
-    """``label.setText(text, **style)``, skipped when nothing changed (slider drags)."""
-    key = (text, tuple(sorted(style.items())))
-    if getattr(label, "_last_text", None) == key:
-        return
-    label._last_text = key  # type: ignore[attr-defined]
-    label.setText(text, **style)
-
-
-class FlexLabel(pg.LabelItem):
-    """A centred LabelItem that does not force its column to be as wide as its text.
-
-    pyqtgraph sizes a LabelItem's minimum width to its text, so a long caption
-    widens one column of a grid; here only the height is a minimum, and the
-    grid's equal stretch factors keep all columns the same width.
-    """
-
-    def setText(self, text: str, **style: object) -> None:
-        """Set the text, centring every line within the block (not only the block)."""
-        document = self.item.document()
-        option = document.defaultTextOption()
-        option.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-        document.setDefaultTextOption(option)
-        self.item.setTextWidth(-1)
-        super().setText(text, **style)
-        self.item.setTextWidth(document.idealWidth())
-        self.resizeEvent(None)
-
-    def updateMin(self) -> None:
-        """Keep the text's height as the minimum height, but no minimum width."""
-        super().updateMin()
-        self.setMinimumWidth(0)
-        self.setPreferredWidth(0)
-
-
-class _MatrixView:
-    """A heatmap of a small matrix in a PlotItem: cells, grid, pruned crosses, values."""
-
-    def __init__(self, lut: np.ndarray, levels: tuple[float, float], values: bool) -> None:
-        self.plot = pg.PlotItem()
-        self._levels = levels
-        self._with_values = values
-        self._size = 0
-        self._font_scale = 1.0
-        self._texts: list[pg.TextItem] = []
-        self._text_count = 0
-        self._configure_plot()
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setLookupTable(lut)
-        self.plot.addItem(self.image)
-        self._grid = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(GRID_RGB, width=1))
-        self.plot.addItem(self._grid)
-        self._frame = pg.PlotCurveItem(pen=pg.mkPen(FRAME_RGB, width=1.5))
-        self.plot.addItem(self._frame)
-        self._crosses = pg.ScatterPlotItem(
-            symbol="x", pxMode=False, size=0.42, brush=pg.mkBrush(CROSS_RGB), pen=None
-        )
-        self.plot.addItem(self._crosses)
-        self._placeholder = pg.TextItem("", color=MUTED, anchor=(0.5, 0.5))
-        self.plot.addItem(self._placeholder)
-        self.plot.getViewBox().sigResized.connect(self._fit_fonts)
-
-    def _configure_plot(self) -> None:
-        plot = self.plot
-        plot.hideAxis("left")
-        plot.hideAxis("bottom")
-        plot.hideButtons()
-        plot.setMenuEnabled(False)
-        plot.setMouseEnabled(x=False, y=False)
-        plot.invertY(True)
-        plot.setAspectLocked(True)
-        plot.setDefaultPadding(0.0)
-
-    def set_size(self, size: int) -> None:
-        """Prepare grid, view range and value texts for a ``size`` x ``size`` matrix."""
-        if size == self._size:
-            return
-        self._size = size
-        ticks = np.arange(size + 1, dtype=float)
-        zeros, ends = np.zeros_like(ticks), np.full_like(ticks, size)
-        xs = np.concatenate([np.column_stack([ticks, ticks]), np.column_stack([zeros, ends])])
-        ys = np.concatenate([np.column_stack([zeros, ends]), np.column_stack([ticks, ticks])])
-        self._grid.setData(xs.ravel(), ys.ravel())
-        self._frame.setData([0, size, size, 0, 0], [0, 0, size, size, 0])
-        self.plot.setRange(xRange=(0, size), yRange=(0, size), padding=0.0)
-        self._placeholder.setPos(size / 2, size / 2)
-        self._place_texts(size if self._with_values and size <= VALUE_TEXT_MAX_SIZE else 0)
-        self._fit_fonts()
-
-    def _place_texts(self, size: int) -> None:
-        """Put one value text in each cell, reusing (and hiding) a pool of TextItems."""
-        needed = size * size
-        while len(self._texts) < needed:
-            item = pg.TextItem("", anchor=(0.5, 0.5))
-            self.plot.addItem(item)
-            self._texts.append(item)
-        for index, item in enumerate(self._texts):
-            row, col = divmod(index, size) if size else (0, 0)
-            item.setPos(col + 0.5, row + 0.5)
-            item.setText("")
-            item.setVisible(index < needed)
-        self._text_count = needed
-
-    def show(self, image: np.ndarray, pruned: np.ndarray | None, values: bool) -> None:
-        """Show ``image`` (float32), cross out ``pruned`` cells, optionally write values."""
-        self.set_size(image.shape[0])
-        self.image.setImage(np.ascontiguousarray(image, dtype=np.float32), levels=self._levels)
-        self.image.setOpacity(1.0)
-        self._placeholder.setText("")
-        self._show_crosses(pruned)
-        self._show_values(image, pruned, values)
-
-    def show_unavailable(self, size: int, image: np.ndarray | None, message: str) -> None:
-        """Show ``image`` faded (or nothing) on a ``size`` grid, with ``message`` across it."""
-        self.set_size(size)
-        if image is None:
-            self.image.clear()
-        else:
-            self.image.setImage(np.ascontiguousarray(image, dtype=np.float32), levels=self._levels)
-            self.image.setOpacity(0.3)
-        self._placeholder.setText(message)
-        self._show_crosses(None)
-        self._show_values(None, None, False)
-
-    def _show_crosses(self, pruned: np.ndarray | None) -> None:
-        if pruned is None or not pruned.any():
-            self._crosses.setData([], [])
-            return
-        rows, cols = np.nonzero(pruned)
-        self._crosses.setData(cols + 0.5, rows + 0.5)
-
-    def _show_values(self, image: np.ndarray | None, pruned: np.ndarray | None, on: bool) -> None:
-        for index, item in enumerate(self._texts[: self._text_count]):
-            row, col = divmod(index, self._size)
-            hidden = image is None or not on or (pruned is not None and pruned[row, col])
-            if hidden:
-                item.setText("")
-                continue
-            value = float(image[row, col])
-            item.setText(format_value(value))
-            item.setColor(text_color_on(value, self._levels[1]))
-
-    def set_font_scale(self, scale: float) -> None:
-        """Scale the placeholder text (values follow the cell size)."""
-        self._font_scale = scale
-        self._fit_fonts()
-
-    def _fit_fonts(self) -> None:
-        if not self._size:
-            return
-        cell_px = self.plot.getViewBox().width() / self._size
-        font = QFont()
-        font.setPixelSize(max(7, int(cell_px * 0.36)))
-        for item in self._texts:
-            item.setFont(font)
-        note = QFont()
-        note.setPointSizeF(CAPTION_PT * self._font_scale)
-        self._placeholder.setFont(note)
-
-    def displayed(self) -> np.ndarray | None:
-        """The array currently in the image (None when cleared)."""
-        data = self.image.image
-        return None if data is None else np.array(data, copy=True)
-
-
-class _MethodColumn:
-    """One method's column in the figure: title, weights, mask, caption."""
-
-    def __init__(self, key: str, grid: pg.GraphicsLayout, col: int) -> None:
-        self.key = key
-        self.title = FlexLabel("", justify="center")
-        self.weights = _MatrixView(diverging_lut(), LEVELS, values=True)
-        self.mask = _MatrixView(mask_lut(), (0.0, 1.0), values=False)
-        self.caption = FlexLabel("", justify="center")
-        grid.addItem(self.title, row=ROW_HEADER, col=col)
-        grid.addItem(self.weights.plot, row=ROW_WEIGHTS, col=col)
-        grid.addItem(self.mask.plot, row=ROW_MASK, col=col)
-        grid.addItem(self.caption, row=ROW_CAPTION, col=col)
-        self.caption_text = ""
-        self.enabled = True
-
-    def items(self) -> list[QGraphicsItem]:
-        """The column's graphics items, top to bottom (what a column export draws)."""
-        return [self.title, self.weights.plot, self.mask.plot, self.caption]
-
-    def set_tooltip(self, text: str) -> None:
-        """Explain the method on hover over the header and both plots."""
-        if text == self.title.toolTip():
-            return
-        for item in (self.title, self.weights.plot, self.mask.plot):
-            item.setToolTip(text)
-
-    def set_title(self, title: str, subtitle: str, scale: float) -> None:
-        """Write the two-line header."""
-        set_label(
-            self.title,
-            f"<b>{title}</b><br><span style='color:{MUTED}; font-size:{CAPTION_PT * scale}pt'>"
-            f"{subtitle}</span>",
-            size=f"{TITLE_PT * scale}pt",
-            color=INK,
-        )
-
-    def show(self, matrix: torch.Tensor, result: ColumnResult, values: bool, scale: float) -> None:
-        """Show the outcome of this column's method on ``matrix``."""
-        self.enabled = result.mask is not None
-        if result.mask is None:
-            size = matrix.shape[0]
-            self.weights.show_unavailable(size, matrix.numpy(), "")
-            self.mask.show_unavailable(size, None, "not applicable")
-            self.caption_text = "not applicable"
-            alarm = f"<span style='color:{hex_color(ALARM_RGB)}'>{result.note}</span>"
-            self._set_caption("not applicable", alarm, "", scale, MUTED)
-            return
-        keep = result.mask.numpy()
-        self.weights.show((matrix * result.mask).numpy(), ~keep, values)
-        self.mask.show(keep.astype(np.float32), None, False)
-        self.caption_text = sparsity_caption(result.mask)
-        headline, _, counts = self.caption_text.partition(": ")
-        self._set_caption(headline, f"{counts} weights", result.note, scale, MUTED)
-
-    def _set_caption(
-        self, headline: str, counts: str, note: str, scale: float, note_color: str
-    ) -> None:
-        small = f"font-size:{CAPTION_PT * scale * 0.92:.1f}pt"
-        set_label(
-            self.caption,
-            f"<b style='font-size:{TITLE_PT * scale:.1f}pt'>{headline}</b><br>{counts}<br>"
-            f"<span style='color:{note_color}; {small}'>{note}</span>",
-            size=f"{CAPTION_PT * scale}pt",
-            color=INK,
-        )
-
-    def set_font_scale(self, scale: float) -> None:
-        """Scale text drawn inside the plots."""
-        self.weights.set_font_scale(scale)
-        self.mask.set_font_scale(scale)
+"""How much larger the text is in presentation mode."""
 
 
 class PatternLab(QWidget):
@@ -559,7 +216,7 @@ class PatternLab(QWidget):
         self._row_labels = {row: pg.LabelItem("", angle=-90) for row in (ROW_WEIGHTS, ROW_MASK)}
         for row, label in self._row_labels.items():
             grid.addItem(label, row=row, col=0)
-        self._columns = {key: _MethodColumn(key, grid, i + 1) for i, key in enumerate(KEYS)}
+        self._columns = {key: MethodColumn(key, grid, i + 1) for i, key in enumerate(KEYS)}
         self._build_legend(grid, last)
         for col in range(last + 1):
             grid.layout.setColumnStretchFactor(col, 1 if 0 < col < last else 0)
@@ -714,7 +371,7 @@ class PatternLab(QWidget):
         self._amount_slider.setDecimals(0)  # makes the slider's label re-measure its text
         for widget in self._secondary:
             widget.setVisible(not self._presentation)
-        self._colorbar.getAxis("right").setStyle(tickFont=_scaled_font(scale))
+        self._colorbar.getAxis("right").setStyle(tickFont=scaled_font(scale))
         for column in self._columns.values():
             column.set_font_scale(scale)
         self._refresh()
@@ -816,29 +473,3 @@ class PatternLab(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Export figure", f"{name}.png", FILE_FILTER)
         if path:
             self.export(path, column=column, scale=2.0)
-
-
-METHOD_CLASSES: dict[str, type[PruningMethod]] = {
-    "unstructured": L1Unstructured,
-    "rows": LnStructured,
-    "columns": LnStructured,
-    "n_m": NMSparsity,
-    "block": BlockSparsity,
-}
-"""The engine class behind each column."""
-
-
-def method_tooltip(key: str, settings: LabSettings) -> str:
-    """The method's one-sentence summary and the exact engine call the column runs."""
-    summary = METHOD_CLASSES[key].summary
-    try:
-        call = repr(lab_method(key, settings))
-    except PruningError as exc:
-        return f"{summary}\n\nNot applicable here: {exc}"
-    return f"{summary}\n\nEngine: {call}.compute_mask(matrix)"
-
-
-def _scaled_font(scale: float) -> QFont:
-    font = QFont()
-    font.setPointSizeF(CAPTION_PT * scale)
-    return font

@@ -9,8 +9,9 @@ from PySide6.QtWidgets import QPushButton, QSpinBox
 from superqt import QLabeledDoubleSlider
 
 from core.methods import BlockSparsity, L1Unstructured, LnStructured, NMSparsity
+from core.pattern_figure import KEYS, format_value, random_matrix
 from gui.export import ExportError
-from gui.pattern_lab import KEYS, PatternLab, format_value, random_matrix
+from gui.pattern_lab import PatternLab
 
 
 def engine_masks(matrix: torch.Tensor, amount: float) -> dict[str, torch.Tensor]:
