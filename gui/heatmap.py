@@ -9,25 +9,28 @@ Zooming or panning re-reduces only what is visible, down to one weight per
 pixel or more. The image is placed in weight coordinates, so the axes read
 weight indices and hover is exact.
 
-Mouse (see :data:`PAINT_HELP`): the wheel zooms, left- or middle-drag pans. In
-a ``paintable`` view zoomed in to at least one pixel per weight, left-drag
-prunes and right-drag (or Shift + left-drag) restores; Ctrl paints whole rows
-and Alt whole columns. One stroke (press → release) emits
+Mouse (see :data:`gui.mask_strokes.PAINT_HELP`): the wheel zooms, left- or
+middle-drag pans. In a ``paintable`` view zoomed in to at least one pixel per
+weight, left-drag prunes and right-drag (or Shift + left-drag) restores; Ctrl
+paints whole rows and Alt whole columns. One stroke (press → release) emits
 :attr:`HeatmapView.paint_stroke_finished` once.
+
+The pieces live beside it: :mod:`gui.heatmap_items` (colour maps, axis, image
+item), :mod:`gui.heatmap_reduce` (worker requests and levels) and
+:mod:`gui.mask_strokes` (paint strokes).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 import torch
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QMouseEvent, QPainter, QPaintEvent, QPalette
+from PySide6.QtGui import QMouseEvent, QPainter, QPaintEvent, QPalette
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QWidget
 from superqt.utils import create_worker
@@ -42,7 +45,27 @@ from core.display import (
     signed_pixels,
     tiling,
 )
-from gui.colormaps import diverging_colormap, mask_colormap
+from gui.heatmap_items import (
+    FRAME_COLOR,
+    LUT_SIZE,
+    MASK_COLORMAP,
+    MASK_TICKS,
+    OUTSIDE_COLOR,
+    WEIGHTS_COLORMAP,
+    IndexAxis,
+    RGB32ImageItem,
+    let_shrink,
+    style_axis,
+)
+from gui.heatmap_reduce import (
+    ReduceRequest,
+    ReduceResult,
+    matrix_max_abs,
+    pixels_max_abs,
+    reduce_request,
+    symmetric_levels,
+)
+from gui.mask_strokes import PAINT_HELP, Stroke
 
 #: Matrices up to this many elements get exact levels at once, on the GUI thread.
 SYNC_LEVELS_LIMIT = 1 << 22
@@ -61,30 +84,8 @@ RANGE_THROTTLE_MS = 50
 
 KINDS = ("weights", "mask")
 
-PAINT_HELP = (
-    "Paint the mask (zoom in until one weight is at least one pixel):\n"
-    "  left-drag: prune    right-drag or Shift+left-drag: restore\n"
-    "  hold Ctrl: whole rows    hold Alt: whole columns\n"
-    "Wheel zooms; middle-drag (or drag in another view) pans."
-)
-
-#: Shared colour maps, so heatmaps, the pattern lab and plots agree.
-WEIGHTS_COLORMAP = diverging_colormap()
-
-#: LUT entries: odd, so that 0 on symmetric levels hits the white centre exactly.
-LUT_SIZE = 255
-
-#: Outside the matrix (a neutral grey that no colour map uses) and the matrix frame.
-OUTSIDE_COLOR = (200, 200, 200)
-FRAME_COLOR = (90, 90, 90)
-
 #: Names a display cell in hover text, e.g. ``lambda r, c: "w[3, 1, 0, 2]"``.
 IndexFormatter = Callable[[int, int], str]
-
-MASK_COLORMAP = mask_colormap()
-
-#: Colour-bar ticks for masks.
-MASK_TICKS = [[(0.0, "pruned"), (0.5, "50%"), (1.0, "kept")]]
 
 #: Width of the colour-bar axis (fixed, so views line up whatever the labels).
 BAR_AXIS_WIDTH = 52
@@ -98,118 +99,13 @@ GRID_MIN_PIXELS = 5
 GRID_MAX_LINES = 8192
 
 
-@dataclass(frozen=True)
-class _Request:
-    """What a reduction worker is asked to compute (a snapshot; never mutated)."""
-
-    serial: int
-    generation: int
-    matrix: torch.Tensor
-    kind: str
-    plan: Tiling
-    mask: torch.Tensor | None
-    need_levels: bool
-
-
-@dataclass
-class _Result:
-    """A worker's answer: pixels for ``request.plan`` and, if asked, max |value|."""
-
-    request: _Request
-    pixels: np.ndarray
-    max_abs: float | None = None
-
-
-def _compute(request: _Request) -> _Result:
-    """Worker body: reduce ``request.plan`` (runs in a pool thread, no Qt)."""
-    if request.kind == "mask":
-        pixels = fraction_pixels(request.matrix, request.plan)
-    else:
-        pixels = signed_pixels(request.matrix, request.plan, mask=request.mask)
-    max_abs = None
-    if request.need_levels:
-        max_abs = _max_abs(request.matrix, request.mask)
-    return _Result(request, pixels, max_abs)
-
-
-def _max_abs(matrix: torch.Tensor, mask: torch.Tensor | None = None) -> float:
-    """Largest |value| of ``matrix`` (masked entries as 0); one read pass."""
-    if matrix.numel() == 0:
-        return 0.0
-    if mask is not None:
-        matrix = torch.where(mask, matrix, torch.zeros((), dtype=matrix.dtype))
-    low, high = torch.aminmax(matrix.detach())
-    return max(abs(float(low)), abs(float(high)))
-
-
-def _largest_magnitude(pixels: np.ndarray) -> float:
-    """max |pixel| without an |x| copy (0 for an empty array)."""
-    if pixels.size == 0:
-        return 0.0
-    return max(float(pixels.max()), -float(pixels.min()))
-
-
-def symmetric_levels(max_abs: float) -> tuple[float, float]:
-    """Levels ``(-m, m)`` for a diverging map; a unit range when ``m`` is 0 or not finite."""
-    if not math.isfinite(max_abs) or max_abs <= 0:
-        max_abs = 1.0
-    return (-max_abs, max_abs)
-
-
-@dataclass
-class _Stroke:
-    """Cells touched by one paint stroke, in order, without repeats."""
-
-    keep: bool
-    mode: str  # "cell", "row" or "column"
-    cells: dict[tuple[int, int], None] = field(default_factory=dict)
-    last: tuple[int, int] | None = None
-
-    def add(self, row: int, col: int) -> list[tuple[int, int]]:
-        """Add the cells on the line from the last point to ``(row, col)``; return new ones."""
-        start = self.last or (row, col)
-        self.last = (row, col)
-        new = []
-        for r, c in _line(start, (row, col)):
-            cell = (r, ALL) if self.mode == "row" else (ALL, c) if self.mode == "column" else (r, c)
-            if cell not in self.cells:
-                self.cells[cell] = None
-                new.append(cell)
-        return new
-
-
-def _line(start: tuple[int, int], stop: tuple[int, int]) -> list[tuple[int, int]]:
-    """Integer cells on the segment ``start`` → ``stop`` (so fast drags leave no gaps)."""
-    steps = max(abs(stop[0] - start[0]), abs(stop[1] - start[1]))
-    if steps == 0:
-        return [start]
-    return [
-        (
-            round(start[0] + (stop[0] - start[0]) * i / steps),
-            round(start[1] + (stop[1] - start[1]) * i / steps),
-        )
-        for i in range(steps + 1)
-    ]
-
-
-def _let_shrink(label: pg.LabelItem) -> None:
-    """Keep a label's text from setting its minimum width (long hover texts or titles
-    would otherwise widen one of three linked views, so they no longer line up)."""
-    update_min = label.updateMin
-
-    def update_height_only() -> None:
-        update_min()
-        label.setMinimumWidth(0)
-
-    label.updateMin = update_height_only  # type: ignore[method-assign]
-
-
 class HeatmapView(pg.GraphicsLayoutWidget):
     """One 2-D matrix as a heatmap: image in a plot, colour bar, hover label.
 
     Args:
         title: shown above the plot.
-        paintable: let mouse strokes edit the (mask) matrix, see :data:`PAINT_HELP`.
+        paintable: let mouse strokes edit the (mask) matrix, see
+            :data:`gui.mask_strokes.PAINT_HELP`.
         parent: the parent widget.
 
     Signals:
@@ -247,7 +143,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._running = False
         self._pending = False
         self._busy = False
-        self._stroke: _Stroke | None = None
+        self._stroke: Stroke | None = None
         self._index_text = _default_index_text
         self._build(title)
 
@@ -261,7 +157,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self.ci.layout.setSpacing(2)
         self._plot = self.addPlot(row=0, col=0)
         self._setup_plot(title)
-        self._image = _RGB32ImageItem(axisOrder="row-major")
+        self._image = RGB32ImageItem(axisOrder="row-major")
         self._plot.addItem(self._image)
         self._frame = pg.PlotCurveItem(pen=pg.mkPen(FRAME_COLOR, width=1))
         self._frame.setZValue(10)
@@ -280,11 +176,11 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         )
         self._bar.setImageItem(self._image, insert_in=self._plot)
         self._image.setLookupTable(WEIGHTS_COLORMAP.getLookupTable(nPts=LUT_SIZE))
-        _style_axis(self._bar.axis, self._foreground)
+        style_axis(self._bar.axis, self._foreground)
         self._bar.axis.setStyle(hideOverlappingLabels=False)
         self._bar.axis.setWidth(BAR_AXIS_WIDTH)
         self._label = pg.LabelItem(justify="left", size="9pt", color=self._foreground)
-        _let_shrink(self._label)
+        let_shrink(self._label)
         self.addItem(self._label, row=1, col=0)
         self._timer = QTimer(self, singleShot=True, interval=RANGE_THROTTLE_MS)
         self._timer.timeout.connect(self._on_range_settled)
@@ -301,7 +197,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         plot = self._plot
         for name in ("left", "bottom"):
             plot.setAxisItems({name: IndexAxis(name)})
-        _let_shrink(plot.titleLabel)
+        let_shrink(plot.titleLabel)
         plot.setTitle(title, size="11pt", color=self._foreground)
         plot.invertY(True)
         plot.setAspectLocked(True)
@@ -312,7 +208,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         for name, label in (("left", "row"), ("bottom", "column")):
             axis = plot.getAxis(name)
             axis.setLabel(label, color=self._foreground.name())
-            _style_axis(axis, self._foreground)
+            style_axis(axis, self._foreground)
         # A fixed width, so linked views get equal view boxes whatever their tick labels.
         plot.getAxis("left").setWidth(ROW_AXIS_WIDTH)
 
@@ -374,7 +270,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
 
     @property
     def paintable(self) -> bool:
-        """Whether mouse strokes paint (see :data:`PAINT_HELP`)."""
+        """Whether mouse strokes paint (see :data:`gui.mask_strokes.PAINT_HELP`)."""
         return self._paintable
 
     def set_title(self, title: str) -> None:
@@ -567,7 +463,9 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             self.set_levels(levels)
         elif self._matrix.numel() <= SYNC_LEVELS_LIMIT:
             self._exact_levels = True
-            self._apply_levels(symmetric_levels(_max_abs(self._matrix, self._effective_mask())))
+            self._apply_levels(
+                symmetric_levels(matrix_max_abs(self._matrix, self._effective_mask()))
+            )
         else:
             self._exact_levels = False  # the first full reduction makes them exact
 
@@ -640,7 +538,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         assert self._matrix is not None
         preview = preview_pixels(self._matrix, plan, mask=self._effective_mask())
         if self._kind == "weights" and not self._exact_levels:
-            self._apply_levels(symmetric_levels(_largest_magnitude(preview)))
+            self._apply_levels(symmetric_levels(pixels_max_abs(preview)))
         self._show(preview, plan, full=False, serial=self._serial)
         # The preview's first paint must not compete with the worker for the CPU
         # (measured: 16384² first paint 12 → 30 ms): start it right after that
@@ -690,7 +588,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         if self._closed() or self._matrix is None or self._wanted is None:
             return
         self._serial += 1
-        request = _Request(
+        request = ReduceRequest(
             serial=self._serial,
             generation=self._generation,
             matrix=self._matrix,
@@ -700,7 +598,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             need_levels=not self._exact_levels and not self._covers_all(self._wanted),
         )
         self._running = True
-        worker = create_worker(_compute, request, _start_thread=False, _ignore_errors=True)
+        worker = create_worker(reduce_request, request, _start_thread=False, _ignore_errors=True)
         worker.returned.connect(self._on_reduced)
         worker.errored.connect(self._on_reduce_failed)
         worker.start()
@@ -710,7 +608,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         rows, cols = self._matrix.shape
         return plan.region == (0, rows, 0, cols)
 
-    def _on_reduced(self, result: _Result) -> None:
+    def _on_reduced(self, result: ReduceResult) -> None:
         self._running = False
         if self._closed():
             return
@@ -729,10 +627,10 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         """Exact levels: a whole-matrix reduction keeps the global extreme (else one pass)."""
         if max_abs is None:
             if pixels is not None:
-                max_abs = _largest_magnitude(pixels)
+                max_abs = pixels_max_abs(pixels)
             else:
                 assert self._matrix is not None
-                max_abs = _max_abs(self._matrix, self._effective_mask())
+                max_abs = matrix_max_abs(self._matrix, self._effective_mask())
         self._exact_levels = True
         self._apply_levels(symmetric_levels(max_abs))
 
@@ -840,7 +738,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         px_w, px_h = self._plot.vb.viewPixelSize()
         return max(px_w, px_h) <= 1.0 + 1e-9
 
-    def _stroke_for(self, event: QMouseEvent) -> _Stroke | None:
+    def _stroke_for(self, event: QMouseEvent) -> Stroke | None:
         """A new stroke for this press, or None when the press is not a paint press."""
         button, mods = event.button(), event.modifiers()
         if button not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
@@ -853,7 +751,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             mode = "row"
         elif mods & Qt.KeyboardModifier.AltModifier:
             mode = "column"
-        return _Stroke(keep=keep, mode=mode)
+        return Stroke(keep=keep, mode=mode)
 
     def _cell_at_event(self, event: QMouseEvent) -> tuple[int, int] | None:
         return self._cell_at_scene(self.mapToScene(event.position().toPoint()))
@@ -922,38 +820,6 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         return {} if self._stroke is None else self._stroke.cells
 
 
-class _RGB32ImageItem(pg.ImageItem):
-    """An ImageItem that paints an RGB32 copy of its colour-mapped image.
-
-    pyqtgraph turns a float image and a LUT of at most 256 colours into an
-    Indexed8 QImage, which Qt converts again on every paint (~1.1 ms at 820²);
-    converting once per render makes each later paint ~4x cheaper.
-    """
-
-    def render(self) -> None:
-        """Render as pyqtgraph does, then convert an indexed result to RGB32."""
-        super().render()
-        if self.qimage is not None and self.qimage.format() == QImage.Format.Format_Indexed8:
-            self.qimage = self.qimage.convertToFormat(QImage.Format.Format_RGB32)
-
-
-class IndexAxis(pg.AxisItem):
-    """An axis of weight indices: integer ticks, none outside ``[0, extent]``."""
-
-    def __init__(self, orientation: str) -> None:
-        super().__init__(orientation)
-        self.extent: int | None = None
-
-    def tickValues(self, minVal: float, maxVal: float, size: float) -> list:
-        """pyqtgraph's ticks, keeping whole numbers within the matrix."""
-        levels = super().tickValues(minVal, maxVal, size)
-        upper = math.inf if self.extent is None else self.extent
-        return [
-            (spacing, [v for v in values if 0 <= v <= upper and float(v).is_integer()])
-            for spacing, values in levels
-        ]
-
-
 def _area(plan: Tiling) -> int:
     """How many matrix elements a plan reads."""
     return (plan.row_stop - plan.row_start) * (plan.col_stop - plan.col_start)
@@ -965,11 +831,3 @@ def _default_index_text(row: int, col: int) -> str:
 
 def _inside(index: int | slice, size: int) -> bool:
     return isinstance(index, slice) or 0 <= index < size
-
-
-def _style_axis(axis: pg.AxisItem, color: object) -> None:
-    axis.setPen(color)
-    axis.setTextPen(color)
-    # Major and minor ticks only: the third level added ~30 unlabelled ticks per
-    # axis and most of the axes' share of a repaint.
-    axis.setStyle(maxTickLevel=1)
