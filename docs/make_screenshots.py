@@ -51,6 +51,8 @@ def main() -> None:
     window.grab().save(str(out / "statistics.png"))
     window.tabs.setCurrentIndex(2)
     window.pattern_lab.set_amount(0.25)
+    for dock in (window.tree_dock, window.history_dock, window.controls_dock):
+        dock.hide()  # the lab wants the width, as a user would give it (View menu)
     settle(0.5)
     window.grab().save(str(out / "pattern_lab.png"))
     window.close()

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 import torch
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, QSignalBlocker, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self.histogram = MagnitudeHistogram(self)
         self.stats_panel = StatsPanel(self)
         self.pattern_lab = PatternLab(self)
+        self._before_presentation: tuple[QByteArray, Qt.WindowState] | None = None
         self.layer_controls = LayerControls(self.controller)
         self.global_panel = GlobalPanel(self.controller)
         self.history_view = HistoryView(self)
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
         lab_scroll.setWidgetResizable(True)
         lab_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         lab_scroll.setWidget(self.pattern_lab)
+        self._lab_page = lab_scroll
         self.tabs.addTab(lab_scroll, "Pattern lab")
         self.setCentralWidget(self.tabs)
 
@@ -203,6 +205,7 @@ class MainWindow(QMainWindow):
         )
         presentation.setCheckable(True)
         view.addAction(presentation)
+        self.presentation_action = presentation
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self._action("&About PruneScope", self._about))
 
@@ -249,6 +252,7 @@ class MainWindow(QMainWindow):
         self.history_view.step_requested.connect(c.goto)
         self.layer_views.paint_stroke_finished.connect(self._on_paint)
         self.global_panel.planned.connect(self.stats_panel.show_planned)
+        self.pattern_lab.presentation_changed.connect(self._on_presentation)
 
     # -- loading and saving -----------------------------------------------------------
     def open_demo(self, name: str) -> None:
@@ -524,7 +528,24 @@ class MainWindow(QMainWindow):
             with contextlib.suppress(Exception):  # a method another version offered
                 self.layer_controls.set_method(method)
 
+    def _on_presentation(self, on: bool) -> None:
+        """Presentation mode gives the pattern lab the whole screen; leaving it restores docks."""
+        with QSignalBlocker(self.presentation_action):
+            self.presentation_action.setChecked(on)
+        if on and self._before_presentation is None:
+            self._before_presentation = (self.saveState(), self.windowState())
+            for dock in (self.tree_dock, self.history_dock, self.controls_dock):
+                dock.hide()
+            self.tabs.setCurrentWidget(self._lab_page)
+            self.showFullScreen()
+        elif not on and self._before_presentation is not None:
+            state, window_state = self._before_presentation
+            self._before_presentation = None
+            self.restoreState(state)
+            self.setWindowState(window_state)
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.pattern_lab.set_presentation(False)  # save the normal layout, not the presentation one
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
         self.settings.setValue("last_method", self.layer_controls.method_name())

@@ -503,6 +503,18 @@ def test_pattern_lab_tab_shows_the_engine_masks(window):
 
 
 # ----------------------------------------------------------------------------- 8. errors
+def test_presentation_mode_gives_the_lab_the_window_and_restores_the_docks(qtbot, window):
+    docks = (window.tree_dock, window.history_dock, window.controls_dock)
+    assert all(dock.isVisible() for dock in docks)
+    window.presentation_action.trigger()  # F11
+    assert window.pattern_lab.is_presentation()
+    assert window.tabs.tabText(window.tabs.currentIndex()) == "Pattern lab"
+    assert not any(dock.isVisible() for dock in docks)
+    window.pattern_lab.set_presentation(False)  # the lab's own button works the same
+    assert not window.presentation_action.isChecked()
+    qtbot.waitUntil(lambda: all(dock.isVisible() for dock in docks))
+
+
 def test_failing_job_shows_an_error_dialog_and_the_window_keeps_working(qtbot, window):
     session = window.controller.session
     before = snapshot(session.model)
