@@ -78,5 +78,5 @@ def style_axis(axis: pg.AxisItem, color: object) -> None:
     axis.setPen(color)
     axis.setTextPen(color)
     # Major and minor ticks only: the third level added ~30 unlabelled ticks per
-    # axis and most of the axes' share of a repaint.
+    # axis and about a third of the axes' paint time.
     axis.setStyle(maxTickLevel=1)
