@@ -60,7 +60,7 @@ def run_child(which: str, params: float, amount: float, out: Path) -> None:
     reset_peak()
     start = time.perf_counter()
     if which == "ours":
-        from core.session import PruningSession
+        from core.pruning.session import PruningSession
 
         session = PruningSession(model, spill_dir=str(out))
         session.global_prune(amount)

@@ -54,7 +54,7 @@ def main() -> None:
     from bench_global_prune import build_model
     from PySide6.QtWidgets import QApplication
 
-    from core.operations import GlobalPrune
+    from core.pruning.operations import GlobalPrune
     from gui.controller import LoadedModel
     from gui.main_window import MainWindow
 

@@ -35,7 +35,7 @@ import torch
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
-from core import display
+from core.viz import display
 from gui.heatmap import HeatmapView
 
 SIZES = (512, 4096, 8192, 16384)

@@ -21,7 +21,7 @@ def main() -> None:
     from PySide6.QtCore import QCoreApplication, QSettings
     from PySide6.QtWidgets import QApplication
 
-    from core.operations import GlobalPrune
+    from core.pruning.operations import GlobalPrune
     from gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])

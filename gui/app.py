@@ -56,7 +56,7 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[st
 
 def _warm_up_kernels() -> None:
     """Load the heatmap kernels in the background, so big layers show at once later."""
-    from core import display
+    from core.viz import display
 
     threading.Thread(target=display.warm_up, name="kernel-warm-up", daemon=True).start()
 

@@ -1,6 +1,6 @@
 """The GUI's single point of contact with the engine.
 
-:class:`SessionController` owns the :class:`~core.session.PruningSession` and a
+:class:`SessionController` owns the :class:`~core.pruning.session.PruningSession` and a
 :class:`~gui.jobs.JobRunner`. Widgets read the session when told something
 changed and send commands here; every command that can take long runs as a
 core job in a worker, during which the session belongs to that worker
@@ -18,10 +18,10 @@ from PySide6.QtCore import QObject, Signal
 from torch import nn
 
 from core.demos import DigitsData, evaluate_accuracy, load_digits
-from core.jobs import CancelToken, Job, Progress
-from core.operations import GlobalPrune, LayerPrune, MakePermanent, Operation, Reset
-from core.session import PruningSession
-from core.stats import ModelStats, stats_job
+from core.common.jobs import CancelToken, Job, Progress
+from core.pruning.operations import GlobalPrune, LayerPrune, MakePermanent, Operation, Reset
+from core.pruning.session import PruningSession
+from core.analysis.stats import ModelStats, stats_job
 from gui.histogram import MagnitudeCounts, magnitude_counts
 from gui.jobs import JobRunner
 

@@ -41,8 +41,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.errors import PruningError
-from core.operations import GlobalPrune
+from core.common.errors import PruningError
+from core.pruning.operations import GlobalPrune
 from gui.layer_controls import PREVIEW_DELAY_MS
 from gui.method_pages import (
     ERROR_STYLE,
@@ -55,8 +55,8 @@ from gui.method_pages import (
 )
 
 if TYPE_CHECKING:
-    from core.global_prune import GlobalPlan
-    from core.session import PruningSession
+    from core.pruning.global_prune import GlobalPlan
+    from core.pruning.session import PruningSession
     from gui.controller import SessionController
 
 ModelIndex = QModelIndex | QPersistentModelIndex

@@ -1,7 +1,7 @@
 """A fast, truthful heatmap of one 2-D matrix (weights or a mask), with hover and paint.
 
 :class:`HeatmapView` never hands pyqtgraph more pixels than the screen has:
-the visible region is reduced block by block (:mod:`core.display`: signed
+the visible region is reduced block by block (:mod:`core.viz.display`: signed
 extreme for weights, kept fraction for masks). A new matrix of up to 8192²
 is reduced at once (≲ 12 ms); a bigger one first shows a strided preview (a
 few ms), and a worker thread swaps the full reduction in after that paint.
@@ -35,7 +35,7 @@ from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QWidget
 from superqt.utils import create_worker
 
-from core.display import (
+from core.viz.display import (
     ALL,
     Tiling,
     clip_region,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.display import Tiling, fraction_pixels, signed_pixels
+from core.viz.display import Tiling, fraction_pixels, signed_pixels
 
 
 @dataclass(frozen=True)

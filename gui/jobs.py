@@ -1,7 +1,7 @@
 """Runs core jobs (generators) in worker threads and reports back on the GUI thread.
 
-A core job yields :class:`core.jobs.Progress` and returns a result; it checks a
-:class:`core.jobs.CancelToken`. :class:`JobRunner` wraps it in a superqt
+A core job yields :class:`core.common.jobs.Progress` and returns a result; it checks a
+:class:`core.common.jobs.CancelToken`. :class:`JobRunner` wraps it in a superqt
 ``GeneratorWorker`` so the window never freezes: progress, result, errors and
 cancellation arrive as Qt signals in the GUI thread.
 """
@@ -15,8 +15,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from superqt.utils import GeneratorWorker, create_worker
 
-from core.errors import JobCancelled
-from core.jobs import CancelToken, Job
+from core.common.errors import JobCancelled
+from core.common.jobs import CancelToken, Job
 
 
 class _CarriedError(Exception):

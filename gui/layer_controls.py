@@ -32,15 +32,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.errors import PruningError
-from core.methods import METHODS, make_method
-from core.operations import LayerPrune, Mode, Reset
+from core.common.errors import PruningError
+from core.pruning.methods import METHODS, make_method
+from core.pruning.operations import LayerPrune, Mode, Reset
 
 if TYPE_CHECKING:
-    from core.masks import PackedMask
-    from core.methods.base import PruningMethod
-    from core.session import PruningSession
-    from core.targets import TargetInfo
+    from core.pruning.masks import PackedMask
+    from core.pruning.methods.base import PruningMethod
+    from core.pruning.session import PruningSession
+    from core.pruning.targets import TargetInfo
     from gui.controller import SessionController
 
 from gui.method_pages import (

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.display import cells_to_flat_index, display_matrix, display_shape, display_to_index
+from core.viz.display import cells_to_flat_index, display_matrix, display_shape, display_to_index
 from gui.heatmap import HeatmapView
 
 TITLES = ("Original weights", "Mask", "Effective weights")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.display import ALL
+from core.viz.display import ALL
 
 PAINT_HELP = (
     "Paint the mask (zoom in until one weight is at least one pixel):\n"

@@ -31,15 +31,15 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledDoubleSlider
 
-from core.errors import PruningError
-from core.methods import METHODS
+from core.common.errors import PruningError
+from core.pruning.methods import METHODS
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QSize
 
-    from core.masks import PackedMask
-    from core.session import PruningSession
-    from core.targets import TargetInfo
+    from core.pruning.masks import PackedMask
+    from core.pruning.session import PruningSession
+    from core.pruning.targets import TargetInfo
 
 #: Display names of the methods offered here (custom masks come from painting).
 METHOD_LABELS: dict[str, str] = {

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.session import PruningSession
+from core.pruning.session import PruningSession
 from gui.icons import family, layer_icon
 
 COLUMNS = ("Name", "Type", "Shape", "Params", "Kept", "Sparsity")

@@ -9,7 +9,7 @@ was actually reached. Every mask comes from the engine's
 does to a real layer. The figure is one pyqtgraph scene, so it (or any single
 column) exports to PNG or SVG for slides.
 
-What each column shows is worked out, without Qt, in ``core.pattern_figure``;
+What each column shows is worked out, without Qt, in ``core.viz.pattern_figure``;
 the figure's pyqtgraph pieces are in ``gui.pattern_views``.
 """
 
@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledDoubleSlider
 
-from core.pattern_figure import (
+from core.viz.pattern_figure import (
     KEYS,
     LEVELS,
     MAX_SIZE,

@@ -2,7 +2,7 @@
 
 ``MethodColumn`` is one column of the lab's figure (title, pruned weights, mask,
 caption) laid into a ``pg.GraphicsLayout``; each matrix is a ``MatrixView``.
-What the columns show is worked out in ``core.pattern_figure``.
+What the columns show is worked out in ``core.viz.pattern_figure``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QGraphicsItem
 
-from core.pattern_figure import (
+from core.viz.pattern_figure import (
     LEVELS,
     VALUE_TEXT_MAX_SIZE,
     ColumnResult,

@@ -1,6 +1,6 @@
 """Model statistics at a glance: counts, sparsity, FLOPs, size, and sparsity per layer.
 
-:class:`StatsPanel` shows a :class:`core.stats.ModelStats`: a compact grid of
+:class:`StatsPanel` shows a :class:`core.analysis.stats.ModelStats`: a compact grid of
 figures (parameters, non-zeros, sparsity of the prunable part and of the whole
 model, dense vs effective FLOPs, dense vs sparse size and the ratios) above a
 horizontal bar chart of each layer's sparsity. Layers pruned to 100% are red:
@@ -22,7 +22,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from core.stats import ModelStats
+from core.analysis.stats import ModelStats
 from gui.colormaps import (
     ACCENT_RGB,
     ALARM_RGB,

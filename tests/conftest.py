@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from core import display
+from core.viz import display
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

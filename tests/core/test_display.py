@@ -1,4 +1,4 @@
-"""core.display: layouts, tilings, and block reductions against naive references."""
+"""core.viz.display: layouts, tilings, and block reductions against naive references."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import display
-from core.display import (
+from core.viz import display
+from core.viz.display import (
     ALL,
     Tiling,
     block_of,

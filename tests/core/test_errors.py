@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-import core.global_prune as global_prune
-import core.session as session_module
-import core.vault as vault
-from core.errors import (
+import core.pruning.global_prune as global_prune
+import core.pruning.session as session_module
+import core.pruning.vault as vault
+from core.common.errors import (
     InvalidAmountError,
     InvalidMaskError,
     NonFiniteWeightsError,
@@ -20,7 +20,7 @@ from core.errors import (
     UnknownParameterError,
     UnsupportedParameterError,
 )
-from core.methods import (
+from core.pruning.methods import (
     BlockSparsity,
     CustomMask,
     L1Unstructured,
@@ -32,8 +32,8 @@ from core.methods import (
     RandomUnstructured,
     make_method,
 )
-from core.operations import GlobalPrune, LayerPrune, Reset, operation_from_dict
-from core.session import PruningSession
+from core.pruning.operations import GlobalPrune, LayerPrune, Reset, operation_from_dict
+from core.pruning.session import PruningSession
 
 
 class Net(nn.Module):

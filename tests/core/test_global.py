@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-import core.global_prune as global_prune
-import core.session as session_module
-import core.vault as vault
-from core.methods import L1Unstructured, LnStructured, RandomUnstructured
-from core.session import PruningSession
+import core.pruning.global_prune as global_prune
+import core.pruning.session as session_module
+import core.pruning.vault as vault
+from core.pruning.methods import L1Unstructured, LnStructured, RandomUnstructured
+from core.pruning.session import PruningSession
 
 FAST = settings(
     max_examples=40,

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from core.errors import InvalidAmountError, InvalidMaskError, UnsupportedParameterError
-from core.methods import (
+from core.common.errors import InvalidAmountError, InvalidMaskError, UnsupportedParameterError
+from core.pruning.methods import (
     BlockSparsity,
     CustomMask,
     L1Unstructured,
@@ -32,7 +32,7 @@ from core.methods import (
     RandomUnstructured,
     make_method,
 )
-from core.methods.rules import linear_quantile
+from core.pruning.methods.rules import linear_quantile
 
 FAST = settings(
     max_examples=50,

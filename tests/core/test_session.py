@@ -19,12 +19,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-import core.global_prune as global_prune
-import core.session as session_module
-import core.vault as vault
-from core.errors import DiskSpaceError, JobCancelled, PruningError
-from core.jobs import CancelToken, Progress, run_job
-from core.methods import (
+import core.pruning.global_prune as global_prune
+import core.pruning.session as session_module
+import core.pruning.vault as vault
+from core.common.errors import DiskSpaceError, JobCancelled, PruningError
+from core.common.jobs import CancelToken, Progress, run_job
+from core.pruning.methods import (
     BlockSparsity,
     L1Unstructured,
     LnStructured,
@@ -35,8 +35,8 @@ from core.methods import (
     RandomStructured,
     RandomUnstructured,
 )
-from core.operations import GlobalPrune, LayerPrune, Operation, Reset
-from core.session import PruningSession
+from core.pruning.operations import GlobalPrune, LayerPrune, Operation, Reset
+from core.pruning.session import PruningSession
 
 FAST = settings(
     max_examples=40,

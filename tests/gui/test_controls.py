@@ -9,9 +9,9 @@ import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from core.errors import PruningError
-from core.jobs import run_job
-from core.methods import (
+from core.common.errors import PruningError
+from core.common.jobs import run_job
+from core.pruning.methods import (
     METHODS,
     BlockSparsity,
     L1Unstructured,
@@ -22,8 +22,8 @@ from core.methods import (
     RandomStructured,
     RandomUnstructured,
 )
-from core.operations import GlobalPrune, LayerPrune
-from core.targets import TargetInfo
+from core.pruning.operations import GlobalPrune, LayerPrune
+from core.pruning.targets import TargetInfo
 from gui.controller import SessionController, load_builtin_demo
 from gui.global_panel import CAP, INCLUDE, PLANNED, GlobalPanel, LayerTableModel, parse_cap
 from gui.layer_controls import PREVIEW_DELAY_MS, LayerControls

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PySide6.QtCore import QPoint, QPointF, Qt
 
-from core.display import ALL, display_matrix, signed_pixels
+from core.viz.display import ALL, display_matrix, signed_pixels
 from gui import heatmap
 from gui.heatmap import HeatmapView
 from gui.layer_views import LayerViews, view_columns

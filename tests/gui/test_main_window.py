@@ -24,14 +24,14 @@ from pytestqt.exceptions import TimeoutError as QtTimeoutError
 from safetensors.torch import load_model
 from torch import nn
 
-import core.global_prune
-import core.session
-import core.vault
+import core.pruning.global_prune
+import core.pruning.session
+import core.pruning.vault
 from core.demos import build_demo_architecture
-from core.display import cells_to_flat_index, display_matrix, display_shape
-from core.jobs import CancelToken
-from core.methods import L1Unstructured
-from core.operations import GlobalPrune, LayerPrune
+from core.viz.display import cells_to_flat_index, display_matrix, display_shape
+from core.common.jobs import CancelToken
+from core.pruning.methods import L1Unstructured
+from core.pruning.operations import GlobalPrune, LayerPrune
 from gui.controller import LoadedModel
 from gui.heatmap import HeatmapView
 from gui.main_window import MainWindow
@@ -570,7 +570,7 @@ def cancel_a_global_prune(qtbot, window: MainWindow, monkeypatch) -> tuple[dict,
     """Open a 4 x Linear(512, 512) model, start a global prune with small chunks and
     cancel it at its first progress report. Returns the state before and the
     labels reported cancelled."""
-    for module in (core.vault, core.global_prune, core.session):
+    for module in (core.pruning.vault, core.pruning.global_prune, core.pruning.session):
         monkeypatch.setattr(module, "CHUNK", 4096)
     original_check = CancelToken.check
 

@@ -8,8 +8,8 @@ import torch
 from PySide6.QtWidgets import QPushButton, QSpinBox
 from superqt import QLabeledDoubleSlider
 
-from core.methods import BlockSparsity, L1Unstructured, LnStructured, NMSparsity
-from core.pattern_figure import KEYS, format_value, random_matrix
+from core.pruning.methods import BlockSparsity, L1Unstructured, LnStructured, NMSparsity
+from core.viz.pattern_figure import KEYS, format_value, random_matrix
 from gui.export import ExportError
 from gui.pattern_lab import PatternLab
 

@@ -16,7 +16,7 @@ view of any weight shape; :func:`cells_to_flat_index` maps painted display
 cells back to flat weight indices.
 
 Everything here may run in any thread; the block reductions call the compiled
-kernels of :mod:`core.block_kernels` (imported on first use, see :func:`warm_up`).
+kernels of :mod:`core.viz.block_kernels` (imported on first use, see :func:`warm_up`).
 
 Example:
     >>> w = torch.randn(4096, 4096)
@@ -330,7 +330,7 @@ def signed_pixels(
 ) -> np.ndarray:
     """:func:`reduce_signed` over an explicit :class:`Tiling`.
 
-    One read pass with a fused kernel (:mod:`core.block_kernels`), bands of
+    One read pass with a fused kernel (:mod:`core.viz.block_kernels`), bands of
     pixel rows in parallel threads. Float32 C-contiguous matrices (and bool
     masks) are read in place; other dtypes or strides are first copied.
     """
@@ -392,9 +392,9 @@ _kernels_loaded = False
 
 
 def _kernels() -> ModuleType:
-    """:mod:`core.block_kernels`, imported (compiled or loaded from numba's cache) on first use."""
+    """:mod:`core.viz.block_kernels`, imported (compiled or cached) on first use."""
     global _kernels_loaded
-    from core import block_kernels
+    from core.viz import block_kernels
 
     _kernels_loaded = True
     return block_kernels

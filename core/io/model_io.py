@@ -16,9 +16,9 @@ import torch
 from safetensors.torch import save_model
 from torch import nn
 
-from core.errors import PruningError
-from core.recipe import save_recipe
-from core.session import PruningSession
+from core.common.errors import PruningError
+from core.io.recipe import save_recipe
+from core.pruning.session import PruningSession
 
 MODEL_SUFFIXES = (".pt", ".pth", ".bin")
 STATE_SUFFIXES = (".safetensors", ".pt", ".pth")

@@ -3,7 +3,7 @@
 The model stays a plain ``nn.Module``: its weights hold the pruned (effective)
 values, so forward needs no hooks and ``copy.deepcopy``/``pickle`` work. Masks
 are bit-packed; the original values of pruned weights are kept in a
-:class:`~core.vault.ValueVault` (memory, or disk for big models), so every
+:class:`~core.pruning.vault.ValueVault` (memory, or disk for big models), so every
 operation can be undone and the original, mask and effective views of any
 layer can be shown. Only :meth:`PruningSession.make_permanent` drops originals.
 
@@ -23,17 +23,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.amounts import Amount, count_to_prune
-from core.errors import NonFiniteWeightsError, PruningError, UnknownParameterError
-from core.global_prune import GlobalLayer, GlobalPlan, build_masks, plan_global
-from core.history import Entry, History, MaskMap
-from core.jobs import NEVER_CANCELLED, CancelToken, Job, Progress, run_job, scaled
-from core.masks import PackedMask
-from core.methods import PruningMethod
-from core.operations import GlobalPrune, LayerPrune, MakePermanent, Mode, Operation, Reset
-from core.targets import TargetInfo, find_targets
-from core.tensors import writable_flat
-from core.vault import CHUNK, ValueVault
+from core.pruning.amounts import Amount, count_to_prune
+from core.common.errors import NonFiniteWeightsError, PruningError, UnknownParameterError
+from core.pruning.global_prune import GlobalLayer, GlobalPlan, build_masks, plan_global
+from core.pruning.history import Entry, History, MaskMap
+from core.common.jobs import NEVER_CANCELLED, CancelToken, Job, Progress, run_job, scaled
+from core.pruning.masks import PackedMask
+from core.pruning.methods import PruningMethod
+from core.pruning.operations import GlobalPrune, LayerPrune, MakePermanent, Mode, Operation, Reset
+from core.pruning.targets import TargetInfo, find_targets
+from core.common.tensors import writable_flat
+from core.pruning.vault import CHUNK, ValueVault
 
 #: Models whose prunable weights exceed this many bytes spill originals to disk.
 SPILL_THRESHOLD = 256 << 20

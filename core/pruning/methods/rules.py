@@ -10,9 +10,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from core.amounts import validate_amount
-from core.errors import InvalidMaskError, UnsupportedParameterError
-from core.methods.base import PruningMethod
+from core.pruning.amounts import validate_amount
+from core.common.errors import InvalidMaskError, UnsupportedParameterError
+from core.pruning.methods.base import PruningMethod
 
 
 def _magnitudes(t: torch.Tensor) -> torch.Tensor:
@@ -145,7 +145,7 @@ class CustomMask(PruningMethod):
         return f"custom mask ({1 - self.mask.float().mean().item():.1%} pruned)"
 
     def params(self) -> dict[str, object]:
-        from core.masks import PackedMask  # local: keeps the method module light
+        from core.pruning.masks import PackedMask  # local: keeps the method module light
 
         packed = PackedMask.from_bool(self.mask)
         return {

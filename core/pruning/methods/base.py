@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from core.errors import UnsupportedParameterError
+from core.common.errors import UnsupportedParameterError
 
 
 class PruningMethod(ABC):

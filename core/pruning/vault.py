@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import DiskSpaceError
-from core.masks import PackedMask
+from core.common.errors import DiskSpaceError
+from core.pruning.masks import PackedMask
 
 #: Entries processed per chunk: big enough for fast kernels, small enough for RAM.
 CHUNK = 1 << 22

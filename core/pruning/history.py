@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.masks import PackedMask
-from core.operations import Operation
+from core.pruning.masks import PackedMask
+from core.pruning.operations import Operation
 
 MaskMap = dict[str, PackedMask | None]
 

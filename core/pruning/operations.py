@@ -1,6 +1,6 @@
 """Operations as frozen, serialisable specs: what to do, to which layers, how.
 
-The session turns an operation into new masks (see ``core.session``); the
+The session turns an operation into new masks (see ``core.pruning.session``); the
 specs themselves hold no tensors except a custom mask, so a list of them is a
 *recipe* that replays on a fresh copy of the model.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from core.amounts import Amount, validate_amount
-from core.errors import PruningError
-from core.methods import PruningMethod, make_method
+from core.pruning.amounts import Amount, validate_amount
+from core.common.errors import PruningError
+from core.pruning.methods import PruningMethod, make_method
 
 #: ``further``: prune a further amount of what remains (torch's semantics).
 #: ``set``: recompute the layer's mask from its original weights so its

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from core.errors import InvalidAmountError
+from core.common.errors import InvalidAmountError
 
 Amount = float | int
 

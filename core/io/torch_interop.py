@@ -16,10 +16,10 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from core.methods import CustomMask
-from core.operations import LayerPrune
-from core.session import PruningSession
-from core.targets import find_targets
+from core.pruning.methods import CustomMask
+from core.pruning.operations import LayerPrune
+from core.pruning.session import PruningSession
+from core.pruning.targets import find_targets
 
 
 def to_torch_pruned(session: PruningSession) -> nn.Module:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from core.errors import PruningError
-from core.methods import BlockSparsity, L1Unstructured, LnStructured, NMSparsity, PruningMethod
+from core.common.errors import PruningError
+from core.pruning.methods import BlockSparsity, L1Unstructured, LnStructured, NMSparsity, PruningMethod
 
 KEYS: tuple[str, ...] = ("unstructured", "rows", "columns", "n_m", "block")
 """The lab's columns, left to right."""

@@ -7,14 +7,14 @@ call per band of pixel rows. torch has no fused "max and min per 2-D block"
 and its middle-dim reductions run at ~5x a read pass here; these kernels run
 at ~1.2-1.5x one (unmasked), so a 16384² matrix appears in tens of ms.
 
-All kernels release the GIL (``nogil``), so :mod:`core.display` runs bands of
+All kernels release the GIL (``nogil``), so :mod:`core.viz.display` runs bands of
 pixel rows in parallel threads. numba caches the machine code on disk: the
 very first import on a machine compiles (~5 s here), later ones load it
 (~0.4 s, mostly importing numba). Arguments are C-contiguous
 numpy arrays plus the region ``r0:r1, c0:c1`` to reduce; ``out[p0:p1]`` (pixel
 rows) is written.
 
-Importing this module compiles or loads the kernels; :mod:`core.display`
+Importing this module compiles or loads the kernels; :mod:`core.viz.display`
 imports it lazily so that starting the app does not pay for it.
 """
 

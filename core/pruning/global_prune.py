@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from core.errors import NonFiniteWeightsError
-from core.jobs import CancelToken, Job, Progress
-from core.masks import MaskBuilder, PackedMask
-from core.vault import CHUNK
+from core.common.errors import NonFiniteWeightsError
+from core.common.jobs import CancelToken, Job, Progress
+from core.pruning.masks import MaskBuilder, PackedMask
+from core.pruning.vault import CHUNK
 
 #: Below this many remaining weights, all magnitudes are gathered at once.
 EXACT_LIMIT = 1 << 22

@@ -7,8 +7,8 @@ from typing import ClassVar
 
 import torch
 
-from core.amounts import Amount, count_to_prune, validate_amount
-from core.methods.base import PruningMethod, restrict_unstructured
+from core.pruning.amounts import Amount, count_to_prune, validate_amount
+from core.pruning.methods.base import PruningMethod, restrict_unstructured
 
 
 def seeded_generator(seed: int, device: torch.device) -> torch.Generator:

@@ -4,7 +4,7 @@ A *job* is a generator that yields :class:`Progress` items and returns its
 result (``StopIteration.value``). It never touches Qt, so it can run in any
 thread: the GUI wraps it in a worker, scripts and tests call :func:`run_job`.
 Jobs check a :class:`CancelToken` between chunks and raise
-:class:`~core.errors.JobCancelled`, leaving the session as it was.
+:class:`~core.common.errors.JobCancelled`, leaving the session as it was.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TypeVar
 
-from core.errors import JobCancelled
+from core.common.errors import JobCancelled
 
 T = TypeVar("T")
 

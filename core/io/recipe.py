@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
-from core.errors import PruningError
-from core.jobs import NEVER_CANCELLED, CancelToken, Job, Progress, scaled
-from core.operations import Operation, operation_from_dict
-from core.session import PruningSession
+from core.common.errors import PruningError
+from core.common.jobs import NEVER_CANCELLED, CancelToken, Job, Progress, scaled
+from core.pruning.operations import Operation, operation_from_dict
+from core.pruning.session import PruningSession
 
 FORMAT = "prunescope-recipe"
 VERSION = 1

@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import PruningError
-from core.methods.base import PruningMethod
-from core.methods.patterns import BlockSparsity, NMSparsity
-from core.methods.rules import CustomMask, MagnitudeThreshold, QuantileRule
-from core.methods.structured import LnStructured, RandomStructured
-from core.methods.unstructured import L1Unstructured, RandomUnstructured
+from core.common.errors import PruningError
+from core.pruning.methods.base import PruningMethod
+from core.pruning.methods.patterns import BlockSparsity, NMSparsity
+from core.pruning.methods.rules import CustomMask, MagnitudeThreshold, QuantileRule
+from core.pruning.methods.structured import LnStructured, RandomStructured
+from core.pruning.methods.unstructured import L1Unstructured, RandomUnstructured
 
 METHODS: dict[str, type[PruningMethod]] = {
     cls.name: cls
@@ -43,7 +43,7 @@ def make_method(name: str, **params: Any) -> PruningMethod:
             f"unknown pruning method {name!r}; known: {', '.join(METHODS)}"
         ) from None
     if cls is CustomMask and "mask_bits" in params:
-        from core.masks import PackedMask
+        from core.pruning.masks import PackedMask
 
         bits = np.frombuffer(base64.b64decode(params["mask_bits"]), dtype=np.uint8).copy()
         params = {"mask": PackedMask(bits, params["mask_shape"]).to_bool()}

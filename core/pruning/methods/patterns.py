@@ -14,9 +14,9 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from core.amounts import Amount, count_to_prune, validate_amount
-from core.errors import UnsupportedParameterError
-from core.methods.base import PruningMethod, require_dims
+from core.pruning.amounts import Amount, count_to_prune, validate_amount
+from core.common.errors import UnsupportedParameterError
+from core.pruning.methods.base import PruningMethod, require_dims
 
 
 def as_matrix(t: torch.Tensor) -> torch.Tensor:

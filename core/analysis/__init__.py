@@ -1,0 +1,1 @@
+"""What a pruned model is made of and costs: statistics (counts, structure, FLOPs, bytes)."""

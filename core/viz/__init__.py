@@ -1,0 +1,1 @@
+"""Qt-free computation behind the views: heatmap reductions and the pattern-lab figure."""
