@@ -17,11 +17,11 @@ import torch
 from PySide6.QtCore import QObject, Signal
 from torch import nn
 
-from core.demos import DigitsData, evaluate_accuracy, load_digits
+from core.analysis.stats import ModelStats, stats_job
 from core.common.jobs import CancelToken, Job, Progress
+from core.demos import DigitsData, evaluate_accuracy, load_digits
 from core.pruning.operations import GlobalPrune, LayerPrune, MakePermanent, Operation, Reset
 from core.pruning.session import PruningSession
-from core.analysis.stats import ModelStats, stats_job
 from gui.histogram import MagnitudeCounts, magnitude_counts
 from gui.jobs import JobRunner
 

@@ -29,12 +29,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.demos import DEMO_NAMES
-from core.viz.display import LAYOUTS, display_shape
-from core.pruning.methods import CustomMask
-from core.io.model_io import MODEL_SUFFIXES, load_whole_model, save_pruned
-from core.pruning.operations import LayerPrune
 from core.analysis.stats import ModelStats
+from core.demos import DEMO_NAMES
+from core.io.model_io import MODEL_SUFFIXES, load_whole_model, save_pruned
+from core.pruning.methods import CustomMask
+from core.pruning.operations import LayerPrune
+from core.viz.display import LAYOUTS, display_shape
 from gui.controller import LayerSnapshot, LoadedModel, SessionController, load_builtin_demo
 from gui.export import FILE_FILTER as EXPORT_FILTER
 from gui.export import export_widget

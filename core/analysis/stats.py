@@ -23,8 +23,8 @@ from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 from torch.utils.flop_counter import conv_flop_count, mm_flop
 
 from core.common.jobs import NEVER_CANCELLED, CancelToken, Job, Progress
-from core.pruning.session import PruningSession
 from core.common.tensors import flat_numpy
+from core.pruning.session import PruningSession
 from core.pruning.vault import CHUNK
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from core.pruning.amounts import Amount, validate_amount
 from core.common.errors import PruningError
+from core.pruning.amounts import Amount, validate_amount
 from core.pruning.methods import PruningMethod, make_method
 
 #: ``further``: prune a further amount of what remains (torch's semantics).

@@ -23,16 +23,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.pruning.amounts import Amount, count_to_prune
 from core.common.errors import NonFiniteWeightsError, PruningError, UnknownParameterError
+from core.common.jobs import NEVER_CANCELLED, CancelToken, Job, Progress, run_job, scaled
+from core.common.tensors import writable_flat
+from core.pruning.amounts import Amount, count_to_prune
 from core.pruning.global_prune import GlobalLayer, GlobalPlan, build_masks, plan_global
 from core.pruning.history import Entry, History, MaskMap
-from core.common.jobs import NEVER_CANCELLED, CancelToken, Job, Progress, run_job, scaled
 from core.pruning.masks import PackedMask
 from core.pruning.methods import PruningMethod
 from core.pruning.operations import GlobalPrune, LayerPrune, MakePermanent, Mode, Operation, Reset
 from core.pruning.targets import TargetInfo, find_targets
-from core.common.tensors import writable_flat
 from core.pruning.vault import CHUNK, ValueVault
 
 #: Models whose prunable weights exceed this many bytes spill originals to disk.

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 import torch
 
 from core.common.errors import PruningError
-from core.pruning.methods import BlockSparsity, L1Unstructured, LnStructured, NMSparsity, PruningMethod
+from core.pruning.methods import (
+    BlockSparsity,
+    L1Unstructured,
+    LnStructured,
+    NMSparsity,
+    PruningMethod,
+)
 
 KEYS: tuple[str, ...] = ("unstructured", "rows", "columns", "n_m", "block")
 """The lab's columns, left to right."""

@@ -27,11 +27,11 @@ from torch import nn
 import core.pruning.global_prune
 import core.pruning.session
 import core.pruning.vault
-from core.demos import build_demo_architecture
-from core.viz.display import cells_to_flat_index, display_matrix, display_shape
 from core.common.jobs import CancelToken
+from core.demos import build_demo_architecture
 from core.pruning.methods import L1Unstructured
 from core.pruning.operations import GlobalPrune, LayerPrune
+from core.viz.display import cells_to_flat_index, display_matrix, display_shape
 from gui.controller import LoadedModel
 from gui.heatmap import HeatmapView
 from gui.main_window import MainWindow

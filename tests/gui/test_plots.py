@@ -10,11 +10,11 @@ import pytest
 import torch
 
 import gui.histogram as histogram_module
-from core.demos import load_demo
+from core.analysis.stats import ModelStats, stats_job
 from core.common.jobs import run_job
+from core.demos import load_demo
 from core.pruning.methods import L1Unstructured, LnStructured
 from core.pruning.session import PruningSession
-from core.analysis.stats import ModelStats, stats_job
 from gui.colormaps import (
     ALARM_RGB,
     diverging_colormap,

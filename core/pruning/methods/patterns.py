@@ -14,8 +14,8 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from core.pruning.amounts import Amount, count_to_prune, validate_amount
 from core.common.errors import UnsupportedParameterError
+from core.pruning.amounts import Amount, count_to_prune, validate_amount
 from core.pruning.methods.base import PruningMethod, require_dims
 
 

@@ -10,8 +10,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from core.pruning.amounts import validate_amount
 from core.common.errors import InvalidMaskError, UnsupportedParameterError
+from core.pruning.amounts import validate_amount
 from core.pruning.methods.base import PruningMethod
 
 

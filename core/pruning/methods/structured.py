@@ -12,9 +12,14 @@ from typing import Any, ClassVar
 
 import torch
 
-from core.pruning.amounts import Amount, count_to_prune, validate_amount
 from core.common.errors import UnsupportedParameterError
-from core.pruning.methods.base import PruningMethod, normalise_dim, require_dims, restrict_structured
+from core.pruning.amounts import Amount, count_to_prune, validate_amount
+from core.pruning.methods.base import (
+    PruningMethod,
+    normalise_dim,
+    require_dims,
+    restrict_structured,
+)
 from core.pruning.methods.unstructured import seeded_generator
 
 NORMS: tuple[Any, ...] = (1, 2, float("inf"), float("-inf"), "fro")
