@@ -22,10 +22,10 @@ from torch import nn
 from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 from torch.utils.flop_counter import conv_flop_count, mm_flop
 
+from core.common.chunks import chunk_ranges, chunk_size
 from core.common.jobs import NEVER_CANCELLED, CancelToken, Job, Progress
 from core.common.tensors import flat_numpy
 from core.pruning.session import PruningSession
-from core.pruning.vault import CHUNK
 
 
 @dataclass(frozen=True)
@@ -247,10 +247,10 @@ def _count_zeros(weights: torch.Tensor) -> int:
     flat = flat_numpy(weights)
     if weights.dtype == torch.bfloat16:
         flat = flat.view(np.uint16)  # +0.0 and -0.0 are 0x0000 and 0x8000
-    buffer = np.empty(min(CHUNK, flat.size), dtype=bool)
+    buffer = np.empty(min(chunk_size(), flat.size), dtype=bool)
     zeros = 0
-    for start in range(0, flat.size, CHUNK):
-        chunk = flat[start : start + CHUNK]
+    for start, stop in chunk_ranges(flat.size):
+        chunk = flat[start:stop]
         hits = buffer[: chunk.size]
         if weights.dtype == torch.bfloat16:
             np.equal(np.bitwise_and(chunk, 0x7FFF), 0, out=hits)

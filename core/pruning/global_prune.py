@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from core.common.chunks import chunk_ranges, chunk_size
 from core.common.errors import NonFiniteWeightsError
 from core.common.jobs import CancelToken, Job, Progress
 from core.pruning.masks import MaskBuilder, PackedMask
-from core.pruning.vault import CHUNK
 
 #: Below this many remaining weights, all magnitudes are gathered at once.
 EXACT_LIMIT = 1 << 22
@@ -82,16 +82,17 @@ class _Reader:
     """Reads |w| chunks into reusable buffers (no allocation per chunk)."""
 
     def __init__(self) -> None:
+        self._size = chunk_size()
         self._buffers: dict[torch.dtype, torch.Tensor] = {}
-        self.flags = np.empty(CHUNK, dtype=bool)
-        self.flags2 = np.empty(CHUNK, dtype=bool)
+        self.flags = np.empty(self._size, dtype=bool)
+        self.flags2 = np.empty(self._size, dtype=bool)
 
     def magnitudes(self, layer: GlobalLayer, start: int, stop: int) -> np.ndarray:
         """|w| of flat entries ``[start, stop)``; pruned entries read as NaN."""
         dtype = torch.float64 if layer.weights.dtype == torch.float64 else torch.float32
         buffer = self._buffers.get(dtype)
         if buffer is None:
-            buffer = self._buffers[dtype] = torch.empty(CHUNK, dtype=dtype)
+            buffer = self._buffers[dtype] = torch.empty(self._size, dtype=dtype)
         chunk = buffer[: stop - start]
         chunk.copy_(layer.weights.detach().reshape(-1)[start:stop])
         chunk.abs_()
@@ -113,10 +114,6 @@ def exact_scalar(value: float, dtype: np.dtype) -> np.generic:
     """
     typed = dtype.type(value)
     return typed if float(typed) == value or math.isinf(value) else np.float64(value)
-
-
-def _chunks(numel: int) -> range:
-    return range(0, numel, CHUNK)
 
 
 def plan_global(layers: list[GlobalLayer], k: int, token: CancelToken) -> Job[GlobalPlan]:
@@ -192,9 +189,7 @@ def _bracket(layers: list[GlobalLayer], q: float, width: float) -> tuple[float, 
         values = layer.weights.detach().reshape(-1)[torch.from_numpy(positions)].abs().double()
         picked = values.cpu().numpy()
         if layer.mask is not None:
-            shifts = (7 - (positions & 7)).astype(np.uint8)
-            kept = (layer.mask.bits[positions >> 3] >> shifts) & 1
-            picked = picked[kept.astype(bool)]
+            picked = picked[layer.mask.is_kept(positions)]
         parts.append(picked)
     sample = np.sort(np.concatenate(parts))
     n = sample.size
@@ -218,9 +213,8 @@ def _bracket_pass(
     for layer in layers:
         count = 0
         found: list[np.ndarray] = []
-        for start in _chunks(layer.numel):
+        for start, stop in chunk_ranges(layer.numel):
             token.check()
-            stop = min(start + CHUNK, layer.numel)
             values = reader.magnitudes(layer, start, stop)
             n = stop - start
             low, inside = reader.flags[:n], reader.flags2[:n]
@@ -249,9 +243,8 @@ def build_masks(
         cut = plan.cuts[layer.name]
         builder = MaskBuilder(tuple(layer.weights.shape))
         ties_left = cut.ties
-        for start in _chunks(layer.numel):
+        for start, stop in chunk_ranges(layer.numel):
             token.check()
-            stop = min(start + CHUNK, layer.numel)
             n = stop - start
             values = reader.magnitudes(layer, start, stop)
             keep = reader.flags2[:n]

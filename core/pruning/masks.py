@@ -9,10 +9,32 @@ whole mask at once.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
+
+from core.common.chunks import chunk_ranges
+
+
+def unpack_bits(bits: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Flat entries ``[start, stop)`` of packed ``bits`` as a bool array; ``start`` % 8 == 0."""
+    if start % 8:
+        raise ValueError("chunks must start on a byte boundary")
+    return np.unpackbits(bits[start // 8 : (stop + 7) // 8], count=stop - start).view(bool)
+
+
+def pack_into(bits: np.ndarray, start: int, keep: np.ndarray) -> None:
+    """Write the bool chunk ``keep`` into packed ``bits`` at flat ``start`` (% 8 == 0)."""
+    if start % 8:
+        raise ValueError("chunks must start on a byte boundary")
+    packed = np.packbits(keep)
+    bits[start // 8 : start // 8 + packed.size] = packed
+
+
+def empty_bits(numel: int) -> np.ndarray:
+    """Zeroed packed bytes for ``numel`` entries (every entry False)."""
+    return np.zeros((numel + 7) // 8, dtype=np.uint8)
 
 
 class PackedMask:
@@ -80,11 +102,7 @@ class PackedMask:
 
     def chunk(self, start: int, stop: int) -> np.ndarray:
         """Unpack flat entries ``[start, stop)`` as a bool array; ``start`` % 8 == 0."""
-        if start % 8:
-            raise ValueError("chunks must start on a byte boundary")
-        stop = min(stop, self.numel)
-        raw = np.unpackbits(self._bits[start // 8 : (stop + 7) // 8], count=stop - start)
-        return raw.view(bool)
+        return unpack_bits(self._bits, start, min(stop, self.numel))
 
     def to_numpy(self) -> np.ndarray:
         """The whole mask as a bool array of :attr:`shape`."""
@@ -98,10 +116,41 @@ class PackedMask:
         """True when no entry is pruned."""
         return self.kept == self.numel
 
-    def __and__(self, other: PackedMask) -> PackedMask:
+    def is_kept(self, positions: np.ndarray) -> np.ndarray:
+        """Whether each flat position in the int array ``positions`` is kept (bool array)."""
+        shifts = (7 - (positions & 7)).astype(np.uint8)
+        return ((self._bits[positions >> 3] >> shifts) & 1).astype(bool)
+
+    def chunks(self) -> Iterator[tuple[int, np.ndarray]]:
+        """``(start, bool chunk)`` over the whole mask in :func:`chunk_ranges` order."""
+        for start, stop in chunk_ranges(self.numel):
+            yield start, self.chunk(start, stop)
+
+    def _check_shape(self, other: PackedMask) -> None:
         if self.shape != other.shape:
             raise ValueError(f"mask shapes differ: {self.shape} vs {other.shape}")
+
+    def __and__(self, other: PackedMask) -> PackedMask:
+        self._check_shape(other)
         return PackedMask(np.bitwise_and(self._bits, other._bits), self.shape)
+
+    def __or__(self, other: PackedMask) -> PackedMask:
+        self._check_shape(other)
+        return PackedMask(np.bitwise_or(self._bits, other._bits), self.shape)
+
+    def and_not(self, other: PackedMask) -> PackedMask:
+        """Entries set here and not in ``other`` (``self & ~other``)."""
+        self._check_shape(other)
+        return PackedMask(np.bitwise_and(self._bits, np.invert(other._bits)), self.shape)
+
+    def __invert__(self) -> PackedMask:
+        """Kept and pruned swapped."""
+        return PackedMask.full(self.shape).and_not(self)
+
+    @staticmethod
+    def or_none(mask: PackedMask | None, shape: Sequence[int]) -> PackedMask:
+        """``mask``, or an all-kept mask of ``shape`` where it is None (nothing pruned)."""
+        return PackedMask.full(shape) if mask is None else mask
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PackedMask):
@@ -121,15 +170,12 @@ class MaskBuilder:
     def __init__(self, shape: Sequence[int]) -> None:
         self.shape = tuple(shape)
         self.numel = math.prod(self.shape)
-        self._bits = np.zeros((self.numel + 7) // 8, dtype=np.uint8)
+        self._bits = empty_bits(self.numel)
         self._kept = 0
 
     def put(self, start: int, keep: np.ndarray) -> None:
         """Store the bool chunk ``keep`` for flat entries starting at ``start``."""
-        if start % 8:
-            raise ValueError("chunks must start on a byte boundary")
-        packed = np.packbits(keep)
-        self._bits[start // 8 : start // 8 + packed.size] = packed
+        pack_into(self._bits, start, keep)
         self._kept += int(np.count_nonzero(keep))
 
     def build(self) -> PackedMask:

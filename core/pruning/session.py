@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.common.chunks import chunk_ranges
 from core.common.errors import NonFiniteWeightsError, PruningError, UnknownParameterError
 from core.common.jobs import NEVER_CANCELLED, CancelToken, Job, Progress, run_job, scaled
 from core.common.tensors import writable_flat
@@ -33,7 +34,7 @@ from core.pruning.masks import PackedMask
 from core.pruning.methods import PruningMethod
 from core.pruning.operations import GlobalPrune, LayerPrune, MakePermanent, Mode, Operation, Reset
 from core.pruning.targets import TargetInfo, find_targets
-from core.pruning.vault import CHUNK, ValueVault
+from core.pruning.vault import ValueVault
 
 #: Models whose prunable weights exceed this many bytes spill originals to disk.
 SPILL_THRESHOLD = 256 << 20
@@ -314,15 +315,14 @@ class PruningSession:
             if op.mode == "set":
                 weights, current = self.original(name), None
             else:
-                weights = layer.param.detach()
-                current = None if layer.mask is None else layer.mask.to_bool(weights.device)
+                weights, current = layer.param.detach(), layer.mask
             if not bool(torch.isfinite(weights).all()):
                 raise NonFiniteWeightsError(f"{name}: weights contain NaN or infinite values")
             try:
-                new = op.method.compute_mask(weights, current)
+                new = op.method.compute_packed(weights, current, token)
             except PruningError as exc:
                 raise type(exc)(f"{name}: {exc}") from exc
-            masks[layer.info.name] = self._with_floor(name, PackedMask.from_bool(new))
+            masks[layer.info.name] = self._with_floor(name, new)
             yield Progress((i + 1) / len(op.targets), f"computed the mask of {name}")
         return masks
 
@@ -367,7 +367,7 @@ class PruningSession:
         zeroed = _zeroed(layer, new)
         saved = self._vault.saved(name)
         if saved is not None:
-            zeroed = PackedMask(np.bitwise_and(zeroed.bits, np.invert(saved.bits)), zeroed.shape)
+            zeroed = zeroed.and_not(saved)
         return zeroed.kept * _itemsize(layer.info.dtype)
 
     def _transition(
@@ -384,8 +384,7 @@ class PruningSession:
             if to_zero.kept:
                 segment = self._vault.stash(name, flat, layer.info.shape, to_zero, on_chunk)
                 keep = new if new is not None else PackedMask.full(layer.info.shape, kept=False)
-                for start in range(0, flat.size, CHUNK):
-                    stop = min(start + CHUNK, flat.size)
+                for start, stop in chunk_ranges(flat.size):
                     # Multiplying by the 0/1 mask is branch-free (a masked store is 20x slower
                     # on random masks); weights are finite, so x * 0 is a zero.
                     np.multiply(flat[start:stop], keep.chunk(start, stop), out=flat[start:stop])
@@ -414,10 +413,9 @@ def _zeroed_between(
     old: PackedMask | None, new: PackedMask | None, shape: tuple[int, ...]
 ) -> PackedMask:
     """Entries kept by ``old`` and pruned by ``new`` (None means all kept)."""
-    old_bits = PackedMask.full(shape).bits if old is None else old.bits
     if new is None:
         return PackedMask.full(shape, kept=False)
-    return PackedMask(np.bitwise_and(old_bits, np.invert(new.bits)), shape)
+    return PackedMask.or_none(old, shape).and_not(new)
 
 
 def _zeroed(layer: _Layer, new: PackedMask | None) -> PackedMask:

@@ -24,11 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from core.common.chunks import chunk_ranges
 from core.common.errors import DiskSpaceError
-from core.pruning.masks import PackedMask
+from core.pruning.masks import PackedMask, empty_bits, pack_into, unpack_bits
 
-#: Entries processed per chunk: big enough for fast kernels, small enough for RAM.
-CHUNK = 1 << 22
 _DISK_MARGIN = 64 << 20
 
 
@@ -169,14 +168,13 @@ class ValueVault:
         """
         record = self._records.get(name)
         numel = flat.size
-        segment = _Segment(bits=np.empty((numel + 7) // 8, dtype=np.uint8))
+        segment = _Segment(bits=empty_bits(numel))
         new_total = 0
-        for start in range(0, numel, CHUNK):
-            stop = min(start + CHUNK, numel)
+        for start, stop in chunk_ranges(numel):
             want = positions.chunk(start, stop)
             if record is not None:
-                want = want & ~_unpack(record.saved, start, stop)
-            segment.bits[start // 8 : (stop + 7) // 8] = np.packbits(want)
+                want = want & ~unpack_bits(record.saved, start, stop)
+            pack_into(segment.bits, start, want)
             count = int(np.count_nonzero(want))
             new_total += count
             values = np.compress(want, flat[start:stop]) if count else None
@@ -222,8 +220,7 @@ class ValueVault:
                 raise RuntimeError(f"no original values stashed for {name}")
             return
         numel = flat.size
-        for index, start in enumerate(range(0, numel, CHUNK)):
-            stop = min(start + CHUNK, numel)
+        for index, (start, stop) in enumerate(chunk_ranges(numel)):
             want = positions.chunk(start, stop)
             if not want.any():
                 continue
@@ -232,7 +229,7 @@ class ValueVault:
                 piece = segment.pieces[index]
                 if not piece.count:
                     continue
-                held = _unpack(segment.bits, start, stop)
+                held = unpack_bits(segment.bits, start, stop)
                 values = self._read(piece, flat.dtype)
                 take = want & held
                 if take.all() and piece.count == take.size:
@@ -267,10 +264,6 @@ class ValueVault:
         if self._file is not None:
             self._finalizer()
             self._file = None
-
-
-def _unpack(bits: np.ndarray, start: int, stop: int) -> np.ndarray:
-    return np.unpackbits(bits[start // 8 : (stop + 7) // 8], count=stop - start).view(bool)
 
 
 def _expand(held: np.ndarray, values: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -9,9 +9,8 @@ import pytest
 import torch
 from torch import nn
 
+import core.common.chunks as chunks
 import core.pruning.global_prune as global_prune
-import core.pruning.session as session_module
-import core.pruning.vault as vault
 from core.common.errors import (
     InvalidAmountError,
     InvalidMaskError,
@@ -328,8 +327,7 @@ def test_non_finite_weights_name_the_layer_in_layer_pruning(method, value) -> No
 def test_non_finite_weights_name_the_layer_in_global_pruning(monkeypatch, value, big) -> None:
     if big:
         monkeypatch.setattr(global_prune, "EXACT_LIMIT", 16)
-        for module in (vault, global_prune, session_module):
-            monkeypatch.setattr(module, "CHUNK", 64)
+        monkeypatch.setattr(chunks, "CHUNK", 64)
     session = PruningSession(net())
     session.prune("conv.weight", L1Unstructured(0.25))
     _poison(session, "fc.weight", value)

@@ -20,9 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+import core.common.chunks as chunks
 import core.pruning.global_prune as global_prune
-import core.pruning.session as session_module
-import core.pruning.vault as vault
 from core.pruning.methods import L1Unstructured, LnStructured, RandomUnstructured
 from core.pruning.session import PruningSession
 
@@ -157,8 +156,7 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
     so tests can check the sampled path really ran.
     """
     monkeypatch.setattr(global_prune, "EXACT_LIMIT", 1000)
-    for module in (vault, global_prune, session_module):
-        monkeypatch.setattr(module, "CHUNK", 1024)
+    monkeypatch.setattr(chunks, "CHUNK", 1024)
     widths: list[float] = []
     real = getattr(global_prune, "_bracket", None)
     if real is not None:
@@ -464,8 +462,7 @@ def test_caps_with_a_prior_pruning_count_what_is_already_pruned() -> None:
 def test_several_caps_hold_and_the_others_absorb_the_budget(monkeypatch, big) -> None:
     if big:
         monkeypatch.setattr(global_prune, "EXACT_LIMIT", 1000)
-        for module in (vault, global_prune, session_module):
-            monkeypatch.setattr(module, "CHUNK", 1024)
+        monkeypatch.setattr(chunks, "CHUNK", 1024)
     model = build("big" if big else "cnn", 31)
     names = weight_names(model)
     numel = {n: p.numel() for n, p in model.named_parameters() if n in names}

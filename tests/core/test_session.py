@@ -19,8 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-import core.pruning.global_prune as global_prune
-import core.pruning.session as session_module
+import core.common.chunks as chunks
 import core.pruning.vault as vault
 from core.common.errors import DiskSpaceError, JobCancelled, PruningError
 from core.common.jobs import CancelToken, Progress, run_job
@@ -528,8 +527,7 @@ def test_listeners_hear_about_every_change() -> None:
 # --------------------------------------------------------------------- spill
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for module in (vault, global_prune, session_module):
-        monkeypatch.setattr(module, "CHUNK", 256)
+    monkeypatch.setattr(chunks, "CHUNK", 256)
     yield
 
 

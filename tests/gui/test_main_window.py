@@ -24,9 +24,7 @@ from pytestqt.exceptions import TimeoutError as QtTimeoutError
 from safetensors.torch import load_model
 from torch import nn
 
-import core.pruning.global_prune
-import core.pruning.session
-import core.pruning.vault
+import core.common.chunks as chunks
 from core.common.jobs import CancelToken
 from core.demos import build_demo_architecture
 from core.pruning.methods import L1Unstructured
@@ -570,8 +568,7 @@ def cancel_a_global_prune(qtbot, window: MainWindow, monkeypatch) -> tuple[dict,
     """Open a 4 x Linear(512, 512) model, start a global prune with small chunks and
     cancel it at its first progress report. Returns the state before and the
     labels reported cancelled."""
-    for module in (core.pruning.vault, core.pruning.global_prune, core.pruning.session):
-        monkeypatch.setattr(module, "CHUNK", 4096)
+    monkeypatch.setattr(chunks, "CHUNK", 4096)
     original_check = CancelToken.check
 
     def slow_check(self: CancelToken) -> None:

@@ -21,6 +21,8 @@ from typing import Any, ClassVar
 import torch
 
 from core.common.errors import UnsupportedParameterError
+from core.common.jobs import NEVER_CANCELLED, CancelToken
+from core.pruning.masks import PackedMask
 
 
 class PruningMethod(ABC):
@@ -38,6 +40,20 @@ class PruningMethod(ABC):
     @abstractmethod
     def compute_mask(self, t: torch.Tensor, current: torch.Tensor | None = None) -> torch.Tensor:
         """Return the new bool mask for ``t`` given the current bool mask (or None)."""
+
+    def compute_packed(
+        self,
+        t: torch.Tensor,
+        current: PackedMask | None = None,
+        token: CancelToken = NEVER_CANCELLED,
+    ) -> PackedMask:
+        """:meth:`compute_mask` on packed masks: what the session calls.
+
+        Methods that can work chunk by chunk on big layers override this; the
+        default unpacks ``current``, calls :meth:`compute_mask` and packs the result.
+        """
+        bool_current = None if current is None else current.to_bool(t.device)
+        return PackedMask.from_bool(self.compute_mask(t, bool_current))
 
     def params(self) -> dict[str, Any]:
         """The method's parameters as plain JSON-friendly values."""
