@@ -32,8 +32,7 @@ from PySide6.QtWidgets import (
 from core.analysis.stats import ModelStats
 from core.demos import DEMO_NAMES
 from core.io.model_io import MODEL_SUFFIXES, load_whole_model, save_pruned
-from core.pruning.methods import CustomMask
-from core.pruning.operations import LayerPrune
+from core.pruning.operations import PaintStroke
 from core.viz.display import LAYOUTS, display_shape
 from gui.controller import LayerSnapshot, LoadedModel, SessionController, load_builtin_demo
 from gui.export import FILE_FILTER as EXPORT_FILTER
@@ -481,14 +480,11 @@ class MainWindow(QMainWindow):
         name = self._current
         if session is None or not name or not cells:
             return
-        mask = session.mask(name)
-        index = self.layer_views.flat_indices(mask.shape, cells)
-        new = mask.clone()
-        new.view(-1)[index] = keep
-        if torch.equal(new, mask):
-            return
+        shape = session.info(name).shape
+        index = self.layer_views.flat_indices(shape, cells).numpy()
         verb = "Restore" if keep else "Prune"
-        self.controller.apply(LayerPrune((name,), CustomMask(new), "set"))
+        # A stroke records only the weights it changes; one that changes nothing is not recorded.
+        self.controller.apply(PaintStroke(name, index, keep))
         self.statusBar().showMessage(f"{verb} {len(cells)} weight(s) of {name}", 3000)
 
     def layer_views_pending(self) -> bool:

@@ -1,9 +1,14 @@
-"""Undo/redo of pruning operations, observable without Qt.
+"""Undo/redo of operations within a memory budget, observable without Qt.
 
-An :class:`Entry` holds an operation spec and the masks of the layers it
-touched before and after, so undo and redo never recompute anything. A new
-entry clears the redo part. Listeners are plain callables called after every
-change (the GUI connects them to Qt signals).
+An :class:`Entry` holds an operation (its spec, for labels and recipes) and
+the :class:`~core.pruning.changes.Change` it made (its undo data), so undo
+and redo never recompute anything. A new entry clears the redo part.
+
+The undo data of all entries is kept within :attr:`History.budget` bytes:
+beyond it the oldest applied entries are dropped (their operations stay in
+the session's recipe, they just cannot be undone any more), then undone
+entries from the far end of the redo part. :attr:`History.dropped` and
+:meth:`History.reach` tell the user how far back undo reaches.
 """
 
 from __future__ import annotations
@@ -11,32 +16,55 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.pruning.masks import PackedMask
+from core.pruning.changes import Change
 from core.pruning.operations import Operation
 
-MaskMap = dict[str, PackedMask | None]
+#: Default memory budget of the undo data.
+DEFAULT_BUDGET = 1 << 30
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Entry:
-    """One applied operation and the masks it changed (``None`` = nothing pruned)."""
+    """One applied operation and what it changed."""
 
     op: Operation
-    before: MaskMap
-    after: MaskMap
+    change: Change
 
     @property
     def label(self) -> str:
         """The operation's human label."""
         return self.op.label
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of undo data the entry holds."""
+        return self.change.nbytes
+
 
 class History:
-    """A linear undo stack: ``entries[:cursor]`` are applied, the rest can be redone."""
+    """A linear undo stack: ``entries[:cursor]`` are applied, the rest can be redone.
 
-    def __init__(self) -> None:
+    Args:
+        budget: most bytes of undo data to keep (see module docstring).
+        on_drop: called as ``on_drop(entry, applied)`` for every entry the history
+            lets go of (budget, a new branch, :meth:`clear`), oldest applied first,
+            after its undo data was released; ``applied`` says whether the entry's
+            operation is part of the current state.
+    """
+
+    def __init__(
+        self,
+        budget: int = DEFAULT_BUDGET,
+        on_drop: Callable[[Entry, bool], None] | None = None,
+    ) -> None:
+        if budget < 0:
+            raise ValueError(f"the history budget must be >= 0 bytes, got {budget}")
+        self._budget = budget
+        self._on_drop = on_drop
         self._entries: list[Entry] = []
         self._cursor = 0
+        self._bytes = 0
+        self._dropped = 0
         self._listeners: list[Callable[[], None]] = []
 
     @property
@@ -54,6 +82,31 @@ class History:
         """The applied entries, oldest first."""
         return tuple(self._entries[: self._cursor])
 
+    @property
+    def budget(self) -> int:
+        """Most bytes of undo data kept."""
+        return self._budget
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of undo data held now (never above :attr:`budget`)."""
+        return self._bytes
+
+    @property
+    def dropped(self) -> int:
+        """Applied entries dropped by the budget since the history was last cleared."""
+        return self._dropped
+
+    def reach(self) -> str:
+        """How far back undo reaches, for the user."""
+        steps = f"{self._cursor} step{'s' if self._cursor != 1 else ''}"
+        if not self._dropped:
+            return f"Undo reaches back {steps}, to the start."
+        return (
+            f"Undo reaches back {steps}; {self._dropped} older step(s) can no longer be "
+            f"undone (history budget {self._budget / 2**20:.0f} MiB)."
+        )
+
     def can_undo(self) -> bool:
         """Whether there is an applied entry."""
         return self._cursor > 0
@@ -62,11 +115,23 @@ class History:
         """Whether there is an undone entry."""
         return self._cursor < len(self._entries)
 
+    def set_budget(self, budget: int) -> None:
+        """Change the budget, dropping undo data at once if it is now too much."""
+        if budget < 0:
+            raise ValueError(f"the history budget must be >= 0 bytes, got {budget}")
+        self._budget = budget
+        self._fit()
+        self._notify()
+
     def push(self, entry: Entry) -> None:
         """Record a newly applied entry (drops anything that could be redone)."""
+        for old in self._entries[self._cursor :]:
+            self._release(old, applied=False)
         del self._entries[self._cursor :]
         self._entries.append(entry)
+        self._bytes += entry.nbytes
         self._cursor += 1
+        self._fit()
         self._notify()
 
     def step_back(self) -> Entry:
@@ -87,14 +152,35 @@ class History:
 
     def clear(self) -> None:
         """Forget every entry (after an operation that cannot be undone)."""
+        for i, entry in enumerate(self._entries):
+            self._release(entry, applied=i < self._cursor)
         self._entries.clear()
         self._cursor = 0
+        self._bytes = 0
+        self._dropped = 0
         self._notify()
 
     def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call ``listener()`` after every change; returns a function that unsubscribes."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
+
+    def _fit(self) -> None:
+        """Drop the oldest applied entries, then the farthest undone ones, until in budget."""
+        while self._bytes > self._budget and self._entries:
+            if self._cursor > 0:
+                entry = self._entries.pop(0)
+                self._cursor -= 1
+                self._dropped += 1
+                self._release(entry, applied=True)
+            else:
+                self._release(self._entries.pop(), applied=False)
+
+    def _release(self, entry: Entry, applied: bool) -> None:
+        self._bytes -= entry.nbytes
+        entry.change.release()
+        if self._on_drop is not None:
+            self._on_drop(entry, applied)
 
     def _notify(self) -> None:
         for listener in list(self._listeners):

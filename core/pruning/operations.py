@@ -1,18 +1,41 @@
-"""Operations as frozen, serialisable specs: what to do, to which layers, how.
+"""Operations as commands: each kind knows how to do itself and what undo data it needs.
 
-The session turns an operation into new masks (see ``core.pruning.session``); the
-specs themselves hold no tensors except a custom mask, so a list of them is a
-*recipe* that replays on a fresh copy of the model.
+An operation is a frozen spec (what to do, to which parameters, how). Applied
+to a session by :meth:`Operation.apply_job`, it returns a
+:class:`~core.pruning.changes.Change` holding exactly the undo data it needs;
+the session records it without knowing the operation's type. Specs are
+serialisable (:meth:`Operation.to_dict`, :func:`operation_from_dict`), so the
+replayable ones form a *recipe* that reproduces a pruned state on a fresh copy
+of the model.
+
+Kinds: mask operations (:class:`LayerPrune`, :class:`GlobalPrune`,
+:class:`Reset`, :class:`PaintStroke`), :class:`MakePermanent` (cannot be
+undone), :class:`WeightUpdate` (fine-tuning or any change to kept weights)
+and :class:`ReplaceModel` (new shapes after physical slimming).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+import math
+import numbers
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from core.common.errors import PruningError
-from core.pruning.amounts import Amount, validate_amount
+import numpy as np
+import torch
+from torch import nn
+
+from core.common.errors import NonFiniteWeightsError, PruningError
+from core.common.jobs import CancelToken, Job, Progress, scaled
+from core.pruning.amounts import Amount, count_to_prune, validate_amount
+from core.pruning.changes import CellChange, Change, MaskChange, MaskMap, ModelSwap, set_cells
+from core.pruning.global_prune import GlobalLayer, GlobalPlan, build_masks, plan_global
 from core.pruning.methods import PruningMethod, make_method
+
+if TYPE_CHECKING:
+    from core.pruning.session import PruningSession
 
 #: ``further``: prune a further amount of what remains (torch's semantics).
 #: ``set``: recompute the layer's mask from its original weights so its
@@ -27,8 +50,65 @@ def _targets_label(targets: tuple[str, ...]) -> str:
     return f"{len(targets)} layers"
 
 
+def plain_number(value: Any) -> Any:
+    """numpy scalars as the Python int/float they hold (bools and others unchanged)."""
+    if isinstance(value, np.bool_ | bool):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return value
+
+
+class Operation(ABC):
+    """A command applied to a :class:`~core.pruning.session.PruningSession`."""
+
+    #: Registry key in recipes.
+    kind: ClassVar[str]
+    #: False: applying it clears the undo history (nothing before it can be undone).
+    undoable: ClassVar[bool] = True
+    #: False: a recipe cannot reproduce it (it carries values, not a rule).
+    replayable: ClassVar[bool] = True
+    #: True: an application that changes nothing is not recorded in the history.
+    skip_if_unchanged: ClassVar[bool] = False
+
+    targets: tuple[str, ...]
+
+    @property
+    @abstractmethod
+    def label(self) -> str:
+        """Human label for history lists."""
+
+    @abstractmethod
+    def apply_job(self, session: PruningSession, token: CancelToken) -> Job[Change | None]:
+        """Do the operation; return its undo data (None: nothing to undo)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-friendly form (see :func:`operation_from_dict`)."""
+        return {"op": self.kind, "targets": list(self.targets)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Operation:
+        """Rebuild from :meth:`to_dict` output (``KeyError``/``TypeError`` on bad fields)."""
+        return cls(tuple(data["targets"]))  # type: ignore[call-arg]
+
+
+class MaskOperation(Operation):
+    """An operation that moves layers to new masks; it can be previewed first."""
+
+    @abstractmethod
+    def masks_job(self, session: PruningSession, token: CancelToken) -> Job[MaskMap]:
+        """The masks the operation would produce, changing nothing (a preview)."""
+
+    def apply_job(self, session: PruningSession, token: CancelToken) -> Job[Change | None]:
+        new = yield from scaled(self.masks_job(session, token), 0.0, 0.6)
+        before = yield from scaled(session.commit_masks_job(new, token), 0.6, 1.0)
+        return MaskChange(before, dict(new))
+
+
 @dataclass(frozen=True)
-class LayerPrune:
+class LayerPrune(MaskOperation):
     """Apply ``method`` to each target layer independently."""
 
     targets: tuple[str, ...]
@@ -40,27 +120,50 @@ class LayerPrune:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise PruningError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if not isinstance(self.method, PruningMethod):
+            raise PruningError(f"not a pruning method: {self.method!r}")
         object.__setattr__(self, "targets", tuple(self.targets))
 
     @property
     def label(self) -> str:
-        """Human label for history lists."""
         verb = "Set" if self.mode == "set" else "Prune"
         return f"{verb} {_targets_label(self.targets)}: {self.method.describe()}"
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-friendly form."""
         return {
-            "op": self.kind,
-            "targets": list(self.targets),
+            **super().to_dict(),
             "method": self.method.name,
             "params": self.method.params(),
             "mode": self.mode,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Operation:
+        method = make_method(data["method"], **data.get("params", {}))
+        return cls(tuple(data["targets"]), method, data.get("mode", "further"))
+
+    def masks_job(self, session: PruningSession, token: CancelToken) -> Job[MaskMap]:
+        masks: MaskMap = {}
+        for i, target in enumerate(self.targets):
+            token.check()
+            name = session.canonical(target)
+            if self.mode == "set":
+                weights, current = session.original(name), None
+            else:
+                weights, current = session.effective(name), session.packed_mask(name)
+            if not bool(torch.isfinite(weights).all()):
+                raise NonFiniteWeightsError(f"{name}: weights contain NaN or infinite values")
+            try:
+                new = self.method.compute_packed(weights, current, token)
+            except PruningError as exc:
+                raise type(exc)(f"{name}: {exc}") from exc
+            masks[name] = session.apply_floor(name, new)
+            yield Progress((i + 1) / len(self.targets), f"computed the mask of {name}")
+        return masks
+
 
 @dataclass(frozen=True)
-class GlobalPrune:
+class GlobalPrune(MaskOperation):
     """Prune the smallest-|w| ``amount`` of all remaining weights across ``targets``.
 
     ``max_sparsity`` caps chosen layers (fraction of the layer's weights); the
@@ -74,6 +177,7 @@ class GlobalPrune:
     kind: ClassVar[str] = "global_prune"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "amount", plain_number(self.amount))
         validate_amount(self.amount, "global pruning")
         object.__setattr__(self, "targets", tuple(self.targets))
         caps = tuple(sorted((str(n), float(c)) for n, c in dict(self.max_sparsity).items()))
@@ -90,17 +194,48 @@ class GlobalPrune:
         return f"Global L1 {amount} over {_targets_label(self.targets)}"
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-friendly form."""
         return {
-            "op": self.kind,
-            "targets": list(self.targets),
+            **super().to_dict(),
             "amount": self.amount,
             "max_sparsity": dict(self.max_sparsity),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Operation:
+        caps = tuple(dict(data.get("max_sparsity", {})).items())
+        return cls(tuple(data["targets"]), data["amount"], caps)
+
+    def plan_job(self, session: PruningSession, token: CancelToken) -> Job[GlobalPlan]:
+        """Plan the pruning: per-layer counts, before anything changes."""
+        layers = self._layers(session)
+        remaining = sum(layer.remaining for layer in layers)
+        k = count_to_prune(self.amount, remaining, "global pruning")
+        return (yield from plan_global(layers, k, token))
+
+    def masks_job(self, session: PruningSession, token: CancelToken) -> Job[MaskMap]:
+        plan = yield from scaled(self.plan_job(session, token), 0.0, 0.5)
+        masks = yield from scaled(build_masks(self._layers(session), plan, token), 0.5, 1.0)
+        return {name: session.apply_floor(name, mask) for name, mask in masks.items()}
+
+    def _layers(self, session: PruningSession) -> list[GlobalLayer]:
+        targets = {session.canonical(t) for t in self.targets}
+        caps = {session.canonical(name): cap for name, cap in self.max_sparsity}
+        for name in caps:
+            if name not in targets:
+                raise PruningError(f"{name}: capped but not among the global pruning targets")
+        layers = []
+        for name in dict.fromkeys(session.canonical(t) for t in self.targets):
+            mask = session.packed_mask(name)
+            cap = None
+            if name in caps:
+                pruned = 0 if mask is None else mask.pruned
+                cap = max(0, math.floor(caps[name] * session.info(name).numel) - pruned)
+            layers.append(GlobalLayer(name, session.effective(name), mask, cap))
+        return layers
+
 
 @dataclass(frozen=True)
-class Reset:
+class Reset(MaskOperation):
     """Restore the targets' original weights (an undoable operation)."""
 
     targets: tuple[str, ...]
@@ -114,18 +249,93 @@ class Reset:
     def label(self) -> str:
         return f"Reset {_targets_label(self.targets)}"
 
+    def masks_job(self, session: PruningSession, token: CancelToken) -> Job[MaskMap]:
+        token.check()
+        masks = {session.canonical(t): session.floor(t) for t in self.targets}
+        yield Progress(1.0, "reset the masks")
+        return masks
+
+
+@dataclass(frozen=True, eq=False)
+class PaintStroke(Operation):
+    """Set single entries of one layer to kept (``keep``) or pruned: a paint stroke.
+
+    ``cells`` are flat positions in the parameter. Only the entries whose state
+    actually changes are recorded for undo; a stroke that changes nothing is
+    not recorded at all. Entries pruned for good (made permanent) stay pruned.
+    """
+
+    target: str
+    cells: np.ndarray = field(repr=False)
+    keep: bool = False
+
+    kind: ClassVar[str] = "paint"
+    skip_if_unchanged: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        cells = np.unique(np.asarray(self.cells, dtype=np.int64).reshape(-1))
+        cells.setflags(write=False)
+        object.__setattr__(self, "cells", cells)
+        object.__setattr__(self, "keep", bool(self.keep))
+
+    @property
+    def targets(self) -> tuple[str, ...]:  # type: ignore[override]
+        return (self.target,)
+
+    @property
+    def label(self) -> str:
+        verb = "Restore" if self.keep else "Prune"
+        return f"{verb} {self.cells.size} weight(s) of {self.target} by hand"
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-friendly form."""
-        return {"op": self.kind, "targets": list(self.targets)}
+        return {**super().to_dict(), "cells": self.cells.tolist(), "keep": self.keep}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Operation:
+        (target,) = data["targets"]
+        return cls(target, np.asarray(data["cells"], dtype=np.int64), bool(data["keep"]))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PaintStroke):
+            return NotImplemented
+        return (self.target, self.keep) == (other.target, other.keep) and np.array_equal(
+            self.cells, other.cells
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.target, self.keep, self.cells.tobytes()))
+
+    def apply_job(self, session: PruningSession, token: CancelToken) -> Job[Change | None]:
+        name = session.canonical(self.target)
+        info = session.info(name)
+        cells = self.cells
+        if cells.size and (cells[0] < 0 or cells[-1] >= info.numel):
+            raise PruningError(
+                f"{name}: painted positions must lie in [0, {info.numel}), "
+                f"got {int(cells[0])}..{int(cells[-1])}"
+            )
+        current = session.packed_mask(name)
+        floor = session.floor(name)
+        if self.keep and floor is not None:
+            cells = cells[floor.is_kept(cells)]
+        state = np.ones(cells.size, dtype=bool) if current is None else current.is_kept(cells)
+        changed = cells[state != self.keep]
+        token.check()
+        if not changed.size:
+            return None
+        new = set_cells(current, info.shape, changed, self.keep)
+        yield from session.commit_masks_job({name: session.apply_floor(name, new)}, token)
+        return CellChange(name, changed, self.keep)
 
 
 @dataclass(frozen=True)
-class MakePermanent:
+class MakePermanent(Operation):
     """Bake the zeros in and drop the originals. This cannot be undone."""
 
     targets: tuple[str, ...]
 
     kind: ClassVar[str] = "make_permanent"
+    undoable: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "targets", tuple(self.targets))
@@ -134,33 +344,157 @@ class MakePermanent:
     def label(self) -> str:
         return f"Make permanent {_targets_label(self.targets)}"
 
+    def apply_job(self, session: PruningSession, token: CancelToken) -> Job[Change | None]:
+        token.check()
+        session.make_floor(self.targets)
+        yield Progress(1.0, "made pruning permanent")
+        return None
+
+
+class _NotReplayable(Operation):
+    """Operations that carry values (not a rule) and cannot be rebuilt from a recipe."""
+
+    replayable: ClassVar[bool] = False
+    #: Why a recipe cannot hold it, for the error a recipe file with it gives.
+    why: ClassVar[str]
+
+    description: str
+
+    @property
+    def label(self) -> str:
+        return self.description
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-friendly form."""
-        return {"op": self.kind, "targets": list(self.targets)}
+        return {**super().to_dict(), "description": self.description}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Operation:
+        raise PruningError(
+            f"the recipe step {data.get('description', cls.kind)!r} cannot be replayed: {cls.why}"
+        )
 
 
-Operation = LayerPrune | GlobalPrune | Reset | MakePermanent
+@dataclass(frozen=True, eq=False)
+class WeightUpdate(_NotReplayable):
+    """New values for parameters or buffers (fine-tuning, or any change to kept weights).
+
+    ``values`` maps state_dict names to tensors of the same shape. On prunable
+    parameters, pruned entries stay zero whatever the new values hold (the
+    mask holds). Undo restores the exact values before; the stored originals
+    of pruned weights stay as they are, those of kept weights are re-based.
+    """
+
+    values: Mapping[str, torch.Tensor] = field(repr=False)
+    description: str = "Update weights"
+
+    kind: ClassVar[str] = "weight_update"
+    why: ClassVar[str] = (
+        "it changed weight values (e.g. fine-tuning) that a recipe does not store; "
+        "save a checkpoint of the model instead"
+    )
+
+    def __post_init__(self) -> None:
+        copies = {str(k): v.detach().to("cpu", copy=True) for k, v in self.values.items()}
+        if not copies:
+            raise PruningError("a weight update needs at least one tensor")
+        object.__setattr__(self, "values", copies)
+
+    @property
+    def targets(self) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(self.values)
+
+    def apply_job(self, session: PruningSession, token: CancelToken) -> Job[Change | None]:
+        from core.pruning.changes import ValueChange
+
+        before = session.read_values(self.targets)
+        yield from session.write_values_job(dict(self.values), token)
+        return ValueChange(before, dict(self.values))
+
+
+@dataclass(frozen=True, eq=False)
+class ReplaceModel(_NotReplayable):
+    """Replace the session's model (e.g. physically slimmed, with new shapes).
+
+    The new model's prunable parameters are found with the session's target
+    options and start unpruned. Undo returns the previous model with its masks,
+    originals and everything else as they were.
+    """
+
+    model: nn.Module = field(repr=False)
+    description: str = "Replace the model"
+
+    kind: ClassVar[str] = "replace_model"
+    why: ClassVar[str] = "it replaced the model itself; save the new model instead"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, nn.Module):
+            raise PruningError(f"not a torch.nn.Module: {type(self.model).__name__}")
+
+    @property
+    def targets(self) -> tuple[str, ...]:  # type: ignore[override]
+        return ()
+
+    def apply_job(self, session: PruningSession, token: CancelToken) -> Job[Change | None]:
+        token.check()
+        before = session.state
+        after = session.new_state(self.model)
+        session.swap_state(after)
+        yield Progress(1.0, "replaced the model")
+        return ModelSwap(session, before, after)
+
+
+@dataclass(frozen=True)
+class OutsideChange(_NotReplayable):
+    """Weights changed behind the session's back, adopted as they are (cannot be undone).
+
+    Recorded by the session when it notices the change; their earlier values
+    were never recorded, so undo stops here.
+    """
+
+    targets: tuple[str, ...]
+    description: str = "Weights changed outside PruneScope"
+
+    kind: ClassVar[str] = "outside_change"
+    undoable: ClassVar[bool] = False
+    why: ClassVar[str] = "the weights were changed outside PruneScope"
+
+    def apply_job(self, session: PruningSession, token: CancelToken) -> Job[Change | None]:
+        token.check()
+        session.adopt_values(self.targets)
+        yield Progress(1.0, "adopted the changed weights")
+        return None
+
+
+OPERATIONS: dict[str, type[Operation]] = {
+    cls.kind: cls
+    for cls in (
+        LayerPrune,
+        GlobalPrune,
+        Reset,
+        PaintStroke,
+        MakePermanent,
+        WeightUpdate,
+        ReplaceModel,
+        OutsideChange,
+    )
+}
 
 
 def operation_from_dict(data: dict[str, Any]) -> Operation:
-    """Rebuild an operation from :meth:`to_dict` output.
+    """Rebuild an operation from :meth:`Operation.to_dict` output.
 
     Raises:
-        PruningError: unknown operation kind or malformed fields.
+        PruningError: unknown kind, malformed fields, or a kind a recipe cannot replay.
     """
+    if not isinstance(data, dict):
+        raise PruningError(f"malformed operation {data!r}: not an object")
+    kind = data.get("op")
+    cls = OPERATIONS.get(str(kind))
+    if cls is None:
+        raise PruningError(f"unknown operation kind {kind!r}; known: {', '.join(OPERATIONS)}")
     try:
-        kind = data["op"]
-        targets = tuple(data["targets"])
-        if kind == LayerPrune.kind:
-            method = make_method(data["method"], **data.get("params", {}))
-            return LayerPrune(targets, method, data.get("mode", "further"))
-        if kind == GlobalPrune.kind:
-            caps = tuple(dict(data.get("max_sparsity", {})).items())
-            return GlobalPrune(targets, data["amount"], caps)
-        if kind == Reset.kind:
-            return Reset(targets)
-        if kind == MakePermanent.kind:
-            return MakePermanent(targets)
-    except (KeyError, TypeError) as exc:
+        return cls.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, PruningError):
+            raise
         raise PruningError(f"malformed operation {data!r}: {exc}") from None
-    raise PruningError(f"unknown operation kind {kind!r}")

@@ -3,9 +3,23 @@
 The model stays a plain ``nn.Module``: its weights hold the pruned (effective)
 values, so forward needs no hooks and ``copy.deepcopy``/``pickle`` work. Masks
 are bit-packed; the original values of pruned weights are kept in a
-:class:`~core.pruning.vault.ValueVault` (memory, or disk for big models), so every
-operation can be undone and the original, mask and effective views of any
-layer can be shown. Only :meth:`PruningSession.make_permanent` drops originals.
+:class:`~core.pruning.vault.ValueVault` (memory, or disk for big models), so
+every operation can be undone and the original, mask and effective views of
+any layer can be shown. Only :meth:`PruningSession.make_permanent` drops originals.
+
+Operations are commands (:mod:`core.pruning.operations`): each does itself
+through the small receiver API below (``commit_masks_job``, ``apply_floor``,
+``write_values_job``, ``swap_state``, ...) and returns its undo data, which
+the :class:`~core.pruning.history.History` keeps within a memory budget.
+
+Weights changed behind the session's back (an optimiser step, ``p.data``
+writes) are noticed before the next operation, undo or redo, through the
+parameters' version counters, their storage pointers and a fingerprint of a
+few sampled values each, and adopted as an :class:`OutsideChange` entry: the
+stored originals are re-based and undo stops there, so stale values are never
+written back. A ``.data`` write that changes none of the sampled values goes
+unnoticed (the version counter does not see ``.data`` writes); changes made
+through the optimiser or any in-place tensor operation are always noticed.
 
 Example:
     >>> session = PruningSession(model)
@@ -16,28 +30,42 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from core.common.chunks import chunk_ranges
-from core.common.errors import NonFiniteWeightsError, PruningError, UnknownParameterError
-from core.common.jobs import NEVER_CANCELLED, CancelToken, Job, Progress, run_job, scaled
+from core.common.errors import PruningError, UnknownParameterError
+from core.common.jobs import NEVER_CANCELLED, CancelToken, Job, Progress, run_job
 from core.common.tensors import writable_flat
-from core.pruning.amounts import Amount, count_to_prune
-from core.pruning.global_prune import GlobalLayer, GlobalPlan, build_masks, plan_global
-from core.pruning.history import Entry, History, MaskMap
+from core.pruning.amounts import Amount
+from core.pruning.changes import MaskChange, MaskMap
+from core.pruning.global_prune import GlobalPlan
+from core.pruning.history import DEFAULT_BUDGET, Entry, History
 from core.pruning.masks import PackedMask
 from core.pruning.methods import PruningMethod
-from core.pruning.operations import GlobalPrune, LayerPrune, MakePermanent, Mode, Operation, Reset
+from core.pruning.operations import (
+    GlobalPrune,
+    LayerPrune,
+    MakePermanent,
+    MaskOperation,
+    Mode,
+    Operation,
+    OutsideChange,
+    PaintStroke,
+    ReplaceModel,
+    Reset,
+    WeightUpdate,
+)
 from core.pruning.targets import TargetInfo, find_targets
 from core.pruning.vault import ValueVault
 
 #: Models whose prunable weights exceed this many bytes spill originals to disk.
 SPILL_THRESHOLD = 256 << 20
+#: Values sampled per parameter to notice ``.data`` writes.
+_FINGERPRINT_SAMPLES = 64
 
 ChangeListener = Callable[[tuple[str, ...]], None]
 
@@ -48,6 +76,35 @@ class _Layer:
     param: nn.Parameter
     mask: PackedMask | None = None  # None: nothing pruned
     floor: PackedMask | None = None  # pruned for good by make_permanent
+
+
+@dataclasses.dataclass(eq=False)
+class ModelState:
+    """One model with its prunable layers, their masks and the originals of pruned weights."""
+
+    model: nn.Module
+    layers: dict[str, _Layer]
+    aliases: dict[str, str]
+    vault: ValueVault
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the model's tensors plus the stashed originals."""
+        tensors = [*self.model.parameters(), *self.model.buffers()]
+        return sum(t.numel() * t.element_size() for t in tensors) + self.vault.stored_bytes()
+
+    def close(self) -> None:
+        """Release the stashed originals (the model keeps its values)."""
+        self.vault.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Seen:
+    """What a parameter looked like after the session last touched it."""
+
+    version: int
+    pointer: int
+    fingerprint: bytes
 
 
 class PruningSession:
@@ -61,6 +118,7 @@ class PruningSession:
         example_input: an input for FLOP counting (optional).
         spill: keep original values on disk (default: only for big models).
         spill_dir: where the temporary spill folder goes.
+        history_budget: most bytes of undo data the history keeps.
     """
 
     def __init__(
@@ -74,8 +132,8 @@ class PruningSession:
         example_input: torch.Tensor | None = None,
         spill: bool | None = None,
         spill_dir: str | None = None,
+        history_budget: int = DEFAULT_BUDGET,
     ) -> None:
-        self.model = model
         self.example_input = example_input
         #: How targets were chosen, so a recipe can rebuild the same session.
         self.target_options = {
@@ -83,34 +141,20 @@ class PruningSession:
             "include_embeddings": include_embeddings,
             "include_other": include_other,
         }
-        found = find_targets(
-            model,
-            include_bias=include_bias,
-            include_embeddings=include_embeddings,
-            include_other=include_other,
-        )
-        params = dict(model.named_parameters(remove_duplicate=False))
-        self._aliases = {alias: info.name for info in found for alias in info.aliases}
-        if targets is not None:
-            wanted = [self._aliases.get(n, n) for n in targets]
-            by_name = {info.name: info for info in found}
-            for name in wanted:
-                if name not in by_name:
-                    raise UnknownParameterError(name, list(by_name))
-            found = [by_name[name] for name in dict.fromkeys(wanted)]
-        self._layers = {info.name: _Layer(info, params[info.name]) for info in found}
-        total_bytes = sum(info.numel * _itemsize(info.dtype) for info in found)
-        if spill is None:
-            spill = total_bytes > SPILL_THRESHOLD
-        self._vault = ValueVault(spill=spill, spill_dir=spill_dir)
-        self.history = History()
+        self._spill = spill
+        self._spill_dir = spill_dir
+        self._state = self.new_state(model, targets)
+        self.history = History(history_budget, on_drop=self._on_drop)
         self._committed: list[Operation] = []
         self._listeners: list[ChangeListener] = []
+        self._seen: dict[str, _Seen] = {}
+        self._remember_values()
 
     # -- lifecycle ------------------------------------------------------------
     def close(self) -> None:
         """Release stashed originals and the spill folder. The model keeps its values."""
-        self._vault.close()
+        self.history.clear()
+        self._state.close()
 
     def __enter__(self) -> PruningSession:
         return self
@@ -119,15 +163,29 @@ class PruningSession:
         self.close()
 
     @property
+    def model(self) -> nn.Module:
+        """The model being pruned (replaced by :class:`ReplaceModel`)."""
+        return self._state.model
+
+    @property
+    def state(self) -> ModelState:
+        """The live model state (for operations; see :meth:`swap_state`)."""
+        return self._state
+
+    @property
     def vault(self) -> ValueVault:
         """Where original values are kept."""
-        return self._vault
+        return self._state.vault
 
     # -- reading --------------------------------------------------------------
     @property
     def names(self) -> list[str]:
         """Prunable parameter names, in model order."""
-        return list(self._layers)
+        return list(self._state.layers)
+
+    def canonical(self, name: str) -> str:
+        """The session's name of a prunable parameter (aliases of tied weights resolved)."""
+        return self._layer(name).info.name
 
     def info(self, name: str) -> TargetInfo:
         """What a parameter is and where it lives."""
@@ -136,6 +194,10 @@ class PruningSession:
     def packed_mask(self, name: str) -> PackedMask | None:
         """The parameter's packed mask, or None when nothing is pruned."""
         return self._layer(name).mask
+
+    def floor(self, name: str) -> PackedMask | None:
+        """What of the parameter is pruned for good (None: nothing was made permanent)."""
+        return self._layer(name).floor
 
     def mask(self, name: str) -> torch.Tensor:
         """The parameter's mask as a bool tensor (True = kept) on the CPU."""
@@ -149,13 +211,17 @@ class PruningSession:
         return self._layer(name).param.detach()
 
     def original(self, name: str) -> torch.Tensor:
-        """A copy of the parameter's original (unpruned) values."""
+        """A copy of the parameter's original (unpruned) values.
+
+        Kept entries are the live weights; pruned ones come from the vault.
+        """
         layer = self._layer(name)
         copy = layer.param.detach().clone()
-        saved = self._vault.saved(layer.info.name)
-        if saved is not None:
+        saved = self.vault.saved(layer.info.name)
+        if saved is not None and layer.mask is not None:
+            # Only pruned entries: a value stashed for an entry kept today may be stale.
             with writable_flat(copy) as flat:
-                self._vault.restore(layer.info.name, flat, saved)
+                self.vault.restore(layer.info.name, flat, saved.and_not(layer.mask))
         return copy
 
     def sparsity(self, name: str) -> float:
@@ -168,7 +234,7 @@ class PruningSession:
         return self._layer(name).floor is not None
 
     def subscribe(self, listener: ChangeListener) -> Callable[[], None]:
-        """Call ``listener(names)`` whenever masks of ``names`` change."""
+        """Call ``listener(names)`` whenever masks or values of ``names`` change."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
@@ -178,7 +244,7 @@ class PruningSession:
         targets: str | Sequence[str],
         method: PruningMethod,
         mode: Mode = "further",
-    ) -> Entry:
+    ) -> Entry | None:
         """Apply ``method`` to each target (see :class:`LayerPrune`)."""
         names = (targets,) if isinstance(targets, str) else tuple(targets)
         return self.apply(LayerPrune(names, method, mode))
@@ -188,22 +254,45 @@ class PruningSession:
         amount: Amount,
         targets: Sequence[str] | None = None,
         max_sparsity: dict[str, float] | None = None,
-    ) -> Entry:
+    ) -> Entry | None:
         """Prune ``amount`` of the remaining weights of ``targets`` by global |w| rank."""
-        names = tuple(targets) if targets is not None else tuple(self._layers)
+        names = tuple(targets) if targets is not None else tuple(self.names)
         return self.apply(GlobalPrune(names, amount, tuple((max_sparsity or {}).items())))
 
-    def reset(self, targets: Sequence[str] | None = None) -> Entry:
+    def paint(self, name: str, cells: Iterable[int] | np.ndarray, keep: bool) -> Entry | None:
+        """Set the flat positions ``cells`` of ``name`` to kept or pruned (one undoable stroke).
+
+        Returns None (and records nothing) when no entry changes state.
+        """
+        return self.apply(
+            PaintStroke(
+                name, np.asarray(list(cells) if not isinstance(cells, np.ndarray) else cells), keep
+            )
+        )
+
+    def update_weights(
+        self, values: Mapping[str, torch.Tensor], description: str = "Update weights"
+    ) -> Entry | None:
+        """Give parameters or buffers new values (see :class:`WeightUpdate`). Undoable."""
+        return self.apply(WeightUpdate(values, description))
+
+    def replace_model(
+        self, model: nn.Module, description: str = "Replace the model"
+    ) -> Entry | None:
+        """Replace the model (see :class:`ReplaceModel`). Undoable."""
+        return self.apply(ReplaceModel(model, description))
+
+    def reset(self, targets: Sequence[str] | None = None) -> Entry | None:
         """Restore original weights of ``targets`` (default: all). Undoable."""
-        return self.apply(Reset(tuple(targets) if targets is not None else tuple(self._layers)))
+        return self.apply(Reset(tuple(targets) if targets is not None else tuple(self.names)))
 
     def make_permanent(self, targets: Sequence[str] | None = None) -> None:
         """Bake zeros in and drop originals of ``targets``. **Cannot be undone**:
         it also clears the whole undo history."""
-        names = tuple(targets) if targets is not None else tuple(self._layers)
+        names = tuple(targets) if targets is not None else tuple(self.names)
         self.apply(MakePermanent(names))
 
-    def apply(self, op: Operation) -> Entry:
+    def apply(self, op: Operation) -> Entry | None:
         """Apply an operation synchronously (see :meth:`apply_job`)."""
         return run_job(self.apply_job(op))
 
@@ -225,61 +314,70 @@ class PruningSession:
             self.redo()
 
     # -- jobs -------------------------------------------------------------------
-    def apply_job(self, op: Operation, token: CancelToken = NEVER_CANCELLED) -> Job[Entry]:
-        """A job applying ``op``; cancelled or failed, it leaves the session unchanged."""
-        for name in op.targets:
-            self._layer(name)
-        if isinstance(op, MakePermanent):
-            return (yield from self._make_permanent(op))
-        new = yield from scaled(self.masks_job(op, token), 0.0, 0.6)
-        before = yield from scaled(self._commit(new, token), 0.6, 1.0)
-        entry = Entry(op, before, dict(new))
+    def apply_job(self, op: Operation, token: CancelToken = NEVER_CANCELLED) -> Job[Entry | None]:
+        """A job applying ``op``; cancelled or failed, it leaves the session unchanged.
+
+        Returns the history entry, or None for an operation that changed nothing
+        and is not recorded then (an empty paint stroke).
+        """
+        if not isinstance(op, OutsideChange):
+            self.check_outside_changes()
+        try:
+            change = yield from op.apply_job(self, token)
+        finally:
+            self._remember_values()
+        if not op.undoable:
+            self.history.clear()
+            self._committed.append(op)
+            self._notify(op.targets)
+            return None
+        if change is None:
+            if op.skip_if_unchanged:
+                return None
+            change = MaskChange({}, {})
+        entry = Entry(op, change)
         self.history.push(entry)
-        self._notify(tuple(new))
+        self._notify(change.names)
         return entry
 
-    def masks_job(
-        self, op: LayerPrune | GlobalPrune | Reset, token: CancelToken = NEVER_CANCELLED
-    ) -> Job[MaskMap]:
+    def masks_job(self, op: Operation, token: CancelToken = NEVER_CANCELLED) -> Job[MaskMap]:
         """A job computing the masks ``op`` would produce, changing nothing (a preview)."""
-        if isinstance(op, LayerPrune):
-            return (yield from self._layer_masks(op, token))
-        if isinstance(op, GlobalPrune):
-            plan = yield from scaled(self.global_plan_job(op, token), 0.0, 0.5)
-            layers = self._global_layers(op)
-            masks = yield from scaled(build_masks(layers, plan, token), 0.5, 1.0)
-            return {name: self._with_floor(name, mask) for name, mask in masks.items()}
-        if isinstance(op, Reset):
-            return {name: self._layer(name).floor for name in op.targets}
-        raise PruningError(f"{type(op).__name__} has no masks to preview")
+        if not isinstance(op, MaskOperation):
+            raise PruningError(f"{type(op).__name__} has no masks to preview")
+        return (yield from op.masks_job(self, token))
 
     def global_plan_job(
         self, op: GlobalPrune, token: CancelToken = NEVER_CANCELLED
     ) -> Job[GlobalPlan]:
         """A job planning a global pruning: per-layer counts, before anything changes."""
-        layers = self._global_layers(op)
-        remaining = sum(layer.remaining for layer in layers)
-        k = count_to_prune(op.amount, remaining, "global pruning")
-        return (yield from plan_global(layers, k, token))
+        return (yield from op.plan_job(self, token))
 
     def undo_job(self, token: CancelToken = NEVER_CANCELLED) -> Job[Entry]:
         """A job undoing the last applied operation."""
+        self.check_outside_changes()
         if not self.history.can_undo():
-            raise PruningError("nothing to undo")
+            raise PruningError(f"nothing to undo. {self.history.reach()}")
         entry = self.history.entries[self.history.cursor - 1]
-        yield from self._commit(entry.before, token)
+        try:
+            yield from entry.change.undo_job(self, token)
+        finally:
+            self._remember_values()
         self.history.step_back()
-        self._notify(tuple(entry.before))
+        self._notify(entry.change.names)
         return entry
 
     def redo_job(self, token: CancelToken = NEVER_CANCELLED) -> Job[Entry]:
         """A job redoing the last undone operation."""
+        self.check_outside_changes()
         if not self.history.can_redo():
             raise PruningError("nothing to redo")
         entry = self.history.entries[self.history.cursor]
-        yield from self._commit(entry.after, token)
+        try:
+            yield from entry.change.redo_job(self, token)
+        finally:
+            self._remember_values()
         self.history.step_forward()
-        self._notify(tuple(entry.after))
+        self._notify(entry.change.names)
         return entry
 
     # -- recipe -----------------------------------------------------------------
@@ -288,18 +386,28 @@ class PruningSession:
         """Every operation that produced the current state, oldest first."""
         return [*self._committed, *(entry.op for entry in self.history.applied)]
 
-    # -- internals ------------------------------------------------------------
-    def _layer(self, name: str) -> _Layer:
-        layer = self._layers.get(self._aliases.get(name, name))
-        if layer is None:
-            raise UnknownParameterError(name, list(self._layers))
-        return layer
+    # -- outside changes ----------------------------------------------------------
+    def check_outside_changes(self) -> tuple[str, ...]:
+        """Adopt parameters changed behind the session's back (see module docstring).
 
-    def _notify(self, names: tuple[str, ...]) -> None:
-        for listener in list(self._listeners):
-            listener(names)
+        Returns the names of the parameters found changed (recorded as one
+        :class:`OutsideChange`, which ends what undo can reach).
+        """
+        changed = tuple(
+            name
+            for name, param in self.model.named_parameters()
+            if self._seen.get(name) != _seen(param)
+        )
+        if changed:
+            self.apply(OutsideChange(changed))
+        return changed
 
-    def _with_floor(self, name: str, mask: PackedMask | None) -> PackedMask | None:
+    def _remember_values(self) -> None:
+        self._seen = {name: _seen(param) for name, param in self.model.named_parameters()}
+
+    # -- the receiver API of operations ----------------------------------------------
+    def apply_floor(self, name: str, mask: PackedMask | None) -> PackedMask | None:
+        """``mask`` with what was made permanent kept pruned (None when nothing is pruned)."""
         floor = self._layer(name).floor
         if floor is not None:
             mask = floor if mask is None else mask & floor
@@ -307,65 +415,146 @@ class PruningSession:
             return None
         return mask
 
-    def _layer_masks(self, op: LayerPrune, token: CancelToken) -> Job[MaskMap]:
-        masks: MaskMap = {}
-        for i, name in enumerate(op.targets):
-            token.check()
+    def make_floor(self, names: Iterable[str]) -> None:
+        """Make the current pruning of ``names`` permanent and drop their originals."""
+        for name in names:
             layer = self._layer(name)
-            if op.mode == "set":
-                weights, current = self.original(name), None
-            else:
-                weights, current = layer.param.detach(), layer.mask
-            if not bool(torch.isfinite(weights).all()):
-                raise NonFiniteWeightsError(f"{name}: weights contain NaN or infinite values")
-            try:
-                new = op.method.compute_packed(weights, current, token)
-            except PruningError as exc:
-                raise type(exc)(f"{name}: {exc}") from exc
-            masks[layer.info.name] = self._with_floor(name, new)
-            yield Progress((i + 1) / len(op.targets), f"computed the mask of {name}")
-        return masks
+            layer.floor = layer.mask
+            self.vault.forget(layer.info.name)
 
-    def _global_layers(self, op: GlobalPrune) -> list[GlobalLayer]:
-        targets = {self._layer(t).info.name for t in op.targets}
-        caps = {self._layer(name).info.name: cap for name, cap in op.max_sparsity}
-        for name in caps:
-            if name not in targets:
-                raise PruningError(f"{name}: capped but not among the global pruning targets")
-        layers = []
-        for name in dict.fromkeys(self._layer(t).info.name for t in op.targets):
-            layer = self._layer(name)
-            cap = None
-            if name in caps:
-                pruned = 0 if layer.mask is None else layer.mask.pruned
-                cap = max(0, math.floor(caps[name] * layer.info.numel) - pruned)
-            layers.append(GlobalLayer(name, layer.param.detach(), layer.mask, cap))
-        return layers
+    def read_values(self, names: Iterable[str]) -> dict[str, torch.Tensor]:
+        """CPU copies of the named parameters or buffers (state_dict names)."""
+        tensors = self._tensors(names)
+        return {name: t.detach().to("cpu", copy=True) for name, t in tensors.items()}
 
-    def _commit(self, new: MaskMap, token: CancelToken) -> Job[MaskMap]:
-        """Move the given layers to new masks; all or nothing."""
-        before: MaskMap = {name: self._layers[name].mask for name in new}
-        self._vault.check_space(sum(self._bytes_to_stash(name, mask) for name, mask in new.items()))
+    def write_values_job(
+        self, values: Mapping[str, torch.Tensor], token: CancelToken = NEVER_CANCELLED
+    ) -> Job[None]:
+        """Write new values into parameters or buffers; all or nothing.
+
+        Pruned entries of prunable parameters stay zero (the mask holds), and
+        the stored originals of their kept entries are re-based.
+        """
+        tensors = self._tensors(values)
+        for name, value in values.items():
+            if tuple(value.shape) != tuple(tensors[name].shape):
+                raise PruningError(
+                    f"{name}: new values have shape {tuple(value.shape)}, "
+                    f"the model's have {tuple(tensors[name].shape)}"
+                )
+        before = {name: t.detach().clone() for name, t in tensors.items()}
+        try:
+            for i, (name, value) in enumerate(values.items()):
+                token.check()
+                self._write(name, tensors[name], value)
+                yield Progress((i + 1) / len(values), f"updated {name}")
+        except BaseException:
+            for name, old in before.items():
+                self._write(name, tensors[name], old)
+            raise
+
+    def adopt_values(self, names: Iterable[str]) -> None:
+        """Take the live values of ``names`` as they are (after an outside change)."""
+        for name in names:
+            if self._is_layer(name):
+                layer = self._layer(name)
+                self._write(name, layer.param, layer.param.detach().clone())
+
+    def new_state(self, model: nn.Module, targets: Iterable[str] | None = None) -> ModelState:
+        """A fresh, unpruned state for ``model`` with this session's target options."""
+        found = find_targets(model, **self.target_options)
+        params = dict(model.named_parameters(remove_duplicate=False))
+        aliases = {alias: info.name for info in found for alias in info.aliases}
+        if targets is not None:
+            wanted = [aliases.get(n, n) for n in targets]
+            by_name = {info.name: info for info in found}
+            for name in wanted:
+                if name not in by_name:
+                    raise UnknownParameterError(name, list(by_name))
+            found = [by_name[name] for name in dict.fromkeys(wanted)]
+        layers = {info.name: _Layer(info, params[info.name]) for info in found}
+        total_bytes = sum(info.numel * _itemsize(info.dtype) for info in found)
+        spill = self._spill if self._spill is not None else total_bytes > SPILL_THRESHOLD
+        return ModelState(
+            model, layers, aliases, ValueVault(spill=spill, spill_dir=self._spill_dir)
+        )
+
+    def swap_state(self, state: ModelState) -> None:
+        """Make ``state`` the live one (model replacement and its undo)."""
+        old = self._state
+        self._state = state
+        self._notify(tuple(dict.fromkeys((*old.layers, *state.layers))))
+
+    # -- internals ------------------------------------------------------------
+    def _layer(self, name: str) -> _Layer:
+        state = self._state
+        layer = state.layers.get(state.aliases.get(name, name))
+        if layer is None:
+            raise UnknownParameterError(name, list(state.layers))
+        return layer
+
+    def _is_layer(self, name: str) -> bool:
+        return self._state.aliases.get(name, name) in self._state.layers
+
+    def _tensors(self, names: Iterable[str]) -> dict[str, torch.Tensor]:
+        known = dict(self.model.named_parameters(remove_duplicate=False))
+        known.update(self.model.named_buffers(remove_duplicate=False))
+        tensors = {}
+        for name in names:
+            if name not in known:
+                raise UnknownParameterError(name, list(known))
+            tensors[name] = known[name]
+        return tensors
+
+    def _write(self, name: str, tensor: torch.Tensor, value: torch.Tensor) -> None:
+        """Copy ``value`` into ``tensor``; for a pruned layer keep pruned entries zero."""
+        with torch.no_grad():
+            tensor.copy_(value.to(tensor.device, tensor.dtype))
+        if not self._is_layer(name):
+            return
+        layer = self._layer(name)
+        if layer.mask is None:
+            self.vault.forget(layer.info.name)
+            return
+        self.vault.forget_positions(layer.info.name, layer.mask)
+        with writable_flat(layer.param) as flat:
+            for start, stop in chunk_ranges(flat.size):
+                np.multiply(flat[start:stop], layer.mask.chunk(start, stop), out=flat[start:stop])
+
+    def _notify(self, names: tuple[str, ...]) -> None:
+        for listener in list(self._listeners):
+            listener(names)
+
+    def _on_drop(self, entry: Entry, applied: bool) -> None:
+        if applied:
+            self._committed.append(entry.op)
+
+    def commit_masks_job(self, new: MaskMap, token: CancelToken = NEVER_CANCELLED) -> Job[MaskMap]:
+        """Move the given layers to new masks; all or nothing. Returns the masks before."""
+        layers = self._state.layers
+        before: MaskMap = {name: layers[name].mask for name in new}
+        vault = self.vault
+        vault.check_space(sum(self._bytes_to_stash(name, mask) for name, mask in new.items()))
         done: list[tuple[str, object]] = []
         try:
             for i, (name, mask) in enumerate(new.items()):
                 token.check()
                 done.append((name, self._transition(name, mask, token.check)))
                 yield Progress((i + 1) / len(new), f"applied the mask of {name}")
-            self._vault.flush()
+            vault.flush()
         except BaseException:
             for name, segment in reversed(done):
                 self._transition(name, before[name], None)
                 if segment is not None:
-                    self._vault.discard(name, segment)  # type: ignore[arg-type]
+                    vault.discard(name, segment)  # type: ignore[arg-type]
             raise
         return before
 
     def _bytes_to_stash(self, name: str, new: PackedMask | None) -> int:
         """Bytes of original values a move to ``new`` must stash (not stashed before)."""
-        layer = self._layers[name]
+        layer = self._state.layers[name]
         zeroed = _zeroed(layer, new)
-        saved = self._vault.saved(name)
+        saved = self.vault.saved(name)
         if saved is not None:
             zeroed = zeroed.and_not(saved)
         return zeroed.kept * _itemsize(layer.info.dtype)
@@ -374,7 +563,7 @@ class PruningSession:
         self, name: str, new: PackedMask | None, on_chunk: Callable[[], None] | None
     ) -> object:
         """Zero what ``new`` prunes (stashing originals first), restore what it keeps."""
-        layer = self._layers[name]
+        layer = self._state.layers[name]
         if new == layer.mask:
             return None
         to_zero = _zeroed(layer, new)
@@ -382,27 +571,16 @@ class PruningSession:
         segment = None
         with writable_flat(layer.param) as flat:
             if to_zero.kept:
-                segment = self._vault.stash(name, flat, layer.info.shape, to_zero, on_chunk)
+                segment = self.vault.stash(name, flat, layer.info.shape, to_zero, on_chunk)
                 keep = new if new is not None else PackedMask.full(layer.info.shape, kept=False)
                 for start, stop in chunk_ranges(flat.size):
                     # Multiplying by the 0/1 mask is branch-free (a masked store is 20x slower
                     # on random masks); weights are finite, so x * 0 is a zero.
                     np.multiply(flat[start:stop], keep.chunk(start, stop), out=flat[start:stop])
             if to_restore.kept:
-                self._vault.restore(name, flat, to_restore)
+                self.vault.restore(name, flat, to_restore)
         layer.mask = new
         return segment
-
-    def _make_permanent(self, op: MakePermanent) -> Job[Entry]:
-        for name in op.targets:
-            layer = self._layer(name)
-            layer.floor = layer.mask
-            self._vault.forget(layer.info.name)
-        yield Progress(1.0, "made pruning permanent")
-        self._committed = [*self.operations, op]
-        self.history.clear()
-        self._notify(tuple(op.targets))
-        return Entry(op, {}, {})
 
 
 def _itemsize(dtype: torch.dtype) -> int:
@@ -420,3 +598,15 @@ def _zeroed_between(
 
 def _zeroed(layer: _Layer, new: PackedMask | None) -> PackedMask:
     return _zeroed_between(layer.mask, new, layer.info.shape)
+
+
+def _seen(param: torch.Tensor) -> _Seen:
+    """Version counter, storage pointer and a few sampled values of ``param``."""
+    flat = param.detach().reshape(-1)
+    if flat.numel() > _FINGERPRINT_SAMPLES:
+        positions = torch.linspace(0, flat.numel() - 1, _FINGERPRINT_SAMPLES).long()
+        flat = flat[positions.to(flat.device)]
+    sample = flat.to("cpu", copy=True)
+    if sample.dtype == torch.bfloat16:
+        sample = sample.view(torch.int16)
+    return _Seen(param._version, param.data_ptr(), sample.numpy().tobytes())

@@ -12,6 +12,7 @@ when the vault closes). The free space is checked before anything is written.
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import shutil
@@ -31,20 +32,55 @@ from core.pruning.masks import PackedMask, empty_bits, pack_into, unpack_bits
 _DISK_MARGIN = 64 << 20
 
 
+#: A chunk's positions are stored as int32 offsets when that is smaller than its bitmap.
+_INDEX_BYTES = 4
+#: A parameter's segments are merged into one when there are more than this many.
+MAX_SEGMENTS = 32
+
+
 @dataclass(eq=False)
 class _Piece:
-    """The stashed values of one chunk: in memory, on disk, or both."""
+    """The stashed values of one chunk, and which positions of the chunk they belong to.
+
+    Positions are a packed bitmap of the chunk (``bits``) or, when few values
+    are stashed, their offsets in the chunk (``index``): a paint stroke of 50
+    weights costs a few hundred bytes, not a bitmap of the whole layer.
+    Values are in memory, on disk (``offset`` into the spill file), or both.
+    """
 
     count: int
     array: np.ndarray | None
+    bits: np.ndarray | None = None
+    index: np.ndarray | None = None
     offset: int = -1
+
+    @property
+    def position_bytes(self) -> int:
+        """Bytes used by the positions."""
+        return sum(a.nbytes for a in (self.bits, self.index) if a is not None)
+
+    def held(self, size: int) -> np.ndarray:
+        """The chunk's positions as a bool array of ``size`` entries."""
+        if self.bits is not None:
+            return unpack_bits(self.bits, 0, size)
+        held = np.zeros(size, dtype=bool)
+        if self.index is not None:
+            held[self.index] = True
+        return held
+
+
+def _make_piece(want: np.ndarray, values: np.ndarray) -> _Piece:
+    """A piece holding ``values`` at the True entries of the chunk selector ``want``."""
+    count = values.size
+    if count * _INDEX_BYTES < (want.size + 7) // 8:
+        return _Piece(count, values, index=np.flatnonzero(want).astype(np.int32))
+    return _Piece(count, values, bits=np.packbits(want))
 
 
 @dataclass(eq=False)
 class _Segment:
-    """Values stashed by one operation for one parameter."""
+    """Values stashed by one operation for one parameter: one piece per chunk."""
 
-    bits: np.ndarray  # packed positions, whole tensor
     pieces: list[_Piece] = field(default_factory=list)
 
 
@@ -167,31 +203,37 @@ class ValueVault:
         The segment is registered at once; :meth:`discard` removes it again.
         """
         record = self._records.get(name)
-        numel = flat.size
-        segment = _Segment(bits=empty_bits(numel))
-        new_total = 0
-        for start, stop in chunk_ranges(numel):
+        segment = _Segment()
+        new_bits = empty_bits(flat.size)
+        for start, stop in chunk_ranges(flat.size):
             want = positions.chunk(start, stop)
             if record is not None:
                 want = want & ~unpack_bits(record.saved, start, stop)
-            pack_into(segment.bits, start, want)
-            count = int(np.count_nonzero(want))
-            new_total += count
-            values = np.compress(want, flat[start:stop]) if count else None
-            piece = _Piece(count, values)
+            pack_into(new_bits, start, want)
+            piece = self._piece(want, flat[start:stop])
             segment.pieces.append(piece)
-            if values is not None and self._file is not None:
-                self._file.append(piece)
             if on_chunk is not None:
                 on_chunk()
-        if new_total == 0:
+        if not any(piece.count for piece in segment.pieces):
             return None
         if record is None:
-            record = _Record(np.zeros_like(segment.bits), tuple(shape), flat.itemsize)
+            record = _Record(empty_bits(flat.size), tuple(shape), flat.itemsize)
             self._records[name] = record
         record.segments.append(segment)
-        np.bitwise_or(record.saved, segment.bits, out=record.saved)
+        np.bitwise_or(record.saved, new_bits, out=record.saved)
+        if len(record.segments) > MAX_SEGMENTS:
+            self._compact(name, record, flat.dtype, flat.size)
         return segment
+
+    def _piece(self, want: np.ndarray, values: np.ndarray) -> _Piece:
+        """A piece of the values of ``values[want]``, queued for the spill file if any."""
+        count = int(np.count_nonzero(want))
+        if not count:
+            return _Piece(0, None)
+        piece = _make_piece(want, np.compress(want, values))
+        if self._file is not None:
+            self._file.append(piece)
+        return piece
 
     def flush(self) -> None:
         """Wait until spilled values are on disk (raises a write error, if any)."""
@@ -201,8 +243,15 @@ class ValueVault:
     def discard(self, name: str, segment: _Segment) -> None:
         """Forget a segment added by :meth:`stash` (used to roll back a failed operation)."""
         record = self._records[name]
+        if segment not in record.segments:
+            return  # merged by a compaction: its values stay, harmlessly
         record.segments.remove(segment)
-        np.bitwise_and(record.saved, np.invert(segment.bits), out=record.saved)
+        numel = math.prod(record.shape)
+        for (start, stop), piece in zip(chunk_ranges(numel), segment.pieces, strict=True):
+            if piece.count:
+                held = piece.held(stop - start)
+                saved = unpack_bits(record.saved, start, stop) & ~held
+                pack_into(record.saved, start, saved)
         if not record.segments:
             del self._records[name]
 
@@ -219,31 +268,81 @@ class ValueVault:
             if positions.kept:
                 raise RuntimeError(f"no original values stashed for {name}")
             return
-        numel = flat.size
-        for index, (start, stop) in enumerate(chunk_ranges(numel)):
+        for index, (start, stop) in enumerate(chunk_ranges(flat.size)):
             want = positions.chunk(start, stop)
             if not want.any():
                 continue
             target = flat[start:stop]
             for segment in record.segments:
                 piece = segment.pieces[index]
-                if not piece.count:
-                    continue
-                held = unpack_bits(segment.bits, start, stop)
-                values = self._read(piece, flat.dtype)
-                take = want & held
-                if take.all() and piece.count == take.size:
-                    target[:] = values
-                else:
-                    np.copyto(target, _expand(held, values, flat.dtype), where=take)
+                if piece.count:
+                    self._restore_piece(piece, want, target, flat.dtype)
             if on_chunk is not None:
                 on_chunk()
 
+    def _restore_piece(
+        self, piece: _Piece, want: np.ndarray, target: np.ndarray, dtype: np.dtype
+    ) -> None:
+        values = self._read(piece, dtype)
+        if piece.index is not None:
+            take = want[piece.index]
+            target[piece.index[take]] = values[take]
+            return
+        held = piece.held(target.size)
+        take = want & held
+        if np.array_equal(take, held):
+            np.place(target, held, values)  # the inverse of compress: no full-size temporary
+        else:
+            np.place(target, take, values[take[held]])
+
     def _read(self, piece: _Piece, dtype: np.dtype) -> np.ndarray:
+        """The piece's values seen as ``dtype`` (same item size: bits are moved as they are)."""
         if self._file is not None:
-            return self._file.read(piece, np.dtype(dtype))
+            return self._file.read(piece, np.dtype(dtype)).view(dtype)
         assert piece.array is not None
-        return piece.array
+        return piece.array.view(dtype)
+
+    def forget_positions(self, name: str, positions: PackedMask) -> None:
+        """Drop the stashed values at ``positions`` (their live values are the truth now).
+
+        Used when kept weights change (fine-tuning, a change outside the session):
+        a value stashed for a position that is kept today would be stale.
+        """
+        record = self._records.get(name)
+        if record is None:
+            return
+        drop_any = positions & PackedMask(record.saved, record.shape)
+        if not drop_any.kept:
+            return
+        dtype = _dtype_of_itemsize(record.itemsize)
+        numel = math.prod(record.shape)
+        for segment in record.segments:
+            for i, (start, stop) in enumerate(chunk_ranges(numel)):
+                piece = segment.pieces[i]
+                if not piece.count:
+                    continue
+                held = piece.held(stop - start)
+                keep = held & ~positions.chunk(start, stop)
+                if np.array_equal(keep, held):
+                    continue
+                values = np.compress(keep[held], self._read(piece, dtype))
+                segment.pieces[i] = self._piece(keep, _expand(keep, values, dtype))
+        record.segments = [s for s in record.segments if any(p.count for p in s.pieces)]
+        np.bitwise_and(record.saved, np.invert(positions.bits), out=record.saved)
+        if not record.segments:
+            del self._records[name]
+
+    def _compact(self, name: str, record: _Record, dtype: np.dtype, numel: int) -> None:
+        """Merge a parameter's segments into one (bounds the bookkeeping per parameter)."""
+        merged = _Segment()
+        for index, (start, stop) in enumerate(chunk_ranges(numel)):
+            full = np.zeros(stop - start, dtype=dtype)
+            for segment in record.segments:
+                piece = segment.pieces[index]
+                if piece.count:
+                    self._restore_piece(piece, np.ones(stop - start, dtype=bool), full, dtype)
+            merged.pieces.append(self._piece(unpack_bits(record.saved, start, stop), full))
+        record.segments = [merged]
 
     def forget(self, name: str) -> None:
         """Drop every stashed value of ``name`` (after making its pruning permanent)."""
@@ -252,7 +351,7 @@ class ValueVault:
     def stored_bytes(self) -> int:
         """Bytes of stashed values (memory or disk)."""
         return sum(
-            piece.count * record.itemsize
+            piece.count * record.itemsize + piece.position_bytes
             for record in self._records.values()
             for segment in record.segments
             for piece in segment.pieces
@@ -268,8 +367,13 @@ class ValueVault:
 
 def _expand(held: np.ndarray, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     full = np.zeros(held.size, dtype=dtype)
-    full[held] = values
+    np.place(full, held, values)
     return full
+
+
+def _dtype_of_itemsize(itemsize: int) -> np.dtype:
+    """A numpy dtype of ``itemsize`` bytes: values are moved, never computed with."""
+    return np.dtype({1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[itemsize])
 
 
 def _cleanup(file: _SpillFile, folder: Path) -> None:

@@ -295,6 +295,8 @@ def _poison(session: PruningSession, name: str, value: float) -> None:
         flat = session.model.get_parameter(name).view(-1)
         index = int(torch.nonzero(flat).reshape(-1)[-1])  # a kept entry
         flat[index] = value
+    # Written behind the session's back: adopted before the next operation.
+    assert session.check_outside_changes() == (name,)
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
