@@ -311,8 +311,7 @@ class ValueVault:
         record = self._records.get(name)
         if record is None:
             return
-        drop_any = positions & PackedMask(record.saved, record.shape)
-        if not drop_any.kept:
+        if not np.bitwise_and(record.saved, positions.bits).any():
             return
         dtype = _dtype_of_itemsize(record.itemsize)
         numel = math.prod(record.shape)

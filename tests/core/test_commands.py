@@ -1,0 +1,333 @@
+"""Operations as commands: paint strokes as cell lists, weight updates, model replacement,
+weights changed outside the session, and the history's memory budget."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+import core.common.chunks as chunks
+import core.pruning.vault as vault_module
+from core.common.errors import PruningError, UnknownParameterError
+from core.pruning.changes import CellChange
+from core.pruning.methods import L1Unstructured, LnStructured
+from core.pruning.operations import (
+    LayerPrune,
+    OutsideChange,
+    PaintStroke,
+    WeightUpdate,
+    operation_from_dict,
+)
+from core.pruning.session import PruningSession
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(16, 8)
+        self.fc2 = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+def net(seed: int = 0) -> Net:
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return Net()
+
+
+def snapshot(session: PruningSession) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    values = {k: v.clone() for k, v in session.model.state_dict().items()}
+    return values, {n: session.mask(n) for n in session.names}
+
+
+def assert_same(a, b) -> None:
+    assert a[0].keys() == b[0].keys()
+    for key in a[0]:
+        assert torch.equal(a[0][key], b[0][key]), key
+    for name in a[1]:
+        assert torch.equal(a[1][name], b[1][name]), name
+
+
+# --------------------------------------------------------------------- paint strokes
+def test_a_stroke_records_only_the_cells_it_changed_and_undoes_exactly() -> None:
+    session = PruningSession(net())
+    session.prune("fc1.weight", L1Unstructured(0.5))
+    before = snapshot(session)
+    already = int(torch.nonzero(~session.mask("fc1.weight").view(-1))[0])
+    entry = session.paint("fc1.weight", [already, 0, 1, 2, 1], keep=False)
+    assert entry is not None and isinstance(entry.change, CellChange)
+    mask = session.mask("fc1.weight").view(-1)
+    assert not mask[[0, 1, 2, already]].any()
+    changed = (
+        {0, 1, 2}
+        - {already}
+        - set(torch.nonzero(~before[1]["fc1.weight"].view(-1)).view(-1).tolist())
+    )
+    assert set(entry.change.positions.tolist()) == changed
+    assert session.effective("fc1.weight").view(-1)[[0, 1, 2]].eq(0).all()
+    after = snapshot(session)
+    session.undo()
+    assert_same(snapshot(session), before)
+    session.redo()
+    assert_same(snapshot(session), after)
+    session.paint("fc1.weight", [0, 1], keep=True)
+    original = session.original("fc1.weight").view(-1)
+    assert torch.equal(session.effective("fc1.weight").view(-1)[:2], original[:2])
+
+
+def test_a_stroke_that_changes_nothing_is_not_recorded() -> None:
+    session = PruningSession(net())
+    assert session.paint("fc1.weight", [3, 4], keep=True) is None
+    assert not session.history.entries
+
+
+def test_a_stroke_outside_the_layer_is_refused() -> None:
+    session = PruningSession(net())
+    with pytest.raises(PruningError, match=r"\[0, 128\)"):
+        session.paint("fc1.weight", [128], keep=False)
+    with pytest.raises(PruningError):
+        session.paint("fc1.weight", [-1], keep=False)
+    assert not session.history.entries
+
+
+def test_painting_cannot_restore_what_was_made_permanent() -> None:
+    session = PruningSession(net())
+    session.prune("fc1.weight", L1Unstructured(0.25))
+    session.make_permanent(["fc1.weight"])
+    pruned = torch.nonzero(~session.mask("fc1.weight").view(-1)).view(-1)[:3].tolist()
+    assert session.paint("fc1.weight", pruned, keep=True) is None
+    assert not session.mask("fc1.weight").view(-1)[pruned].any()
+
+
+def test_strokes_replay_from_a_recipe() -> None:
+    stroke = PaintStroke("fc1.weight", np.array([5, 2, 9]), keep=False)
+    again = operation_from_dict(stroke.to_dict())
+    assert again == stroke and again.label == stroke.label
+
+
+def test_stroke_history_costs_bytes_per_cell_on_a_big_layer() -> None:
+    session = PruningSession(nn.Sequential(nn.Linear(2048, 2048, bias=False)))
+    session.paint("0.weight", np.arange(0, 5000, 100), keep=False)  # the layer's mask is made
+    history0, vault0 = session.history.nbytes, session.vault.stored_bytes()
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        session.paint("0.weight", rng.integers(0, 2048 * 2048, 50), keep=False)
+    per_stroke = (session.history.nbytes - history0 + session.vault.stored_bytes() - vault0) / 20
+    assert per_stroke <= 50 * (8 + 4 + 4) + 64  # positions in history, offsets + values in vault
+    for _ in range(21):
+        session.undo()
+    assert session.packed_mask("0.weight") is None
+
+
+# --------------------------------------------------------------------- weight updates
+def test_a_weight_update_is_undone_exactly_and_keeps_pruned_weights_zero() -> None:
+    session = PruningSession(net())
+    session.prune("fc1.weight", L1Unstructured(0.5))
+    before = snapshot(session)
+    original_before = session.original("fc1.weight")
+    new = {name: torch.randn_like(t) for name, t in session.model.state_dict().items()}
+    session.update_weights(new, "Fine-tune 1 epoch")
+    mask = session.mask("fc1.weight")
+    weight = session.model.fc1.weight.detach()
+    assert torch.equal(weight[mask], new["fc1.weight"][mask])
+    assert weight[~mask].eq(0).all()
+    assert torch.equal(session.model.fc1.bias.detach(), new["fc1.bias"])
+    # The originals of pruned weights are untouched; kept ones are the new values.
+    original = session.original("fc1.weight")
+    assert torch.equal(original[~mask], original_before[~mask])
+    assert torch.equal(original[mask], new["fc1.weight"][mask])
+    session.undo()
+    assert_same(snapshot(session), before)
+    session.redo()
+    assert torch.equal(session.model.fc2.weight.detach(), new["fc2.weight"])
+
+
+def test_a_weight_update_re_bases_the_stored_originals() -> None:
+    # prune, undo, fine-tune, then set-to-X and back to 0: the fine-tuned values stay.
+    session = PruningSession(net())
+    session.prune("fc1.weight", L1Unstructured(0.5))
+    session.undo()
+    tuned = session.model.fc1.weight.detach() + 1.0
+    session.update_weights({"fc1.weight": tuned})
+    assert torch.equal(session.original("fc1.weight"), tuned)
+    session.prune("fc1.weight", L1Unstructured(0.3), mode="set")
+    session.prune("fc1.weight", L1Unstructured(0.0), mode="set")
+    assert torch.equal(session.model.fc1.weight.detach(), tuned)
+
+
+def test_a_weight_update_on_a_pruned_layer_re_bases_only_the_kept_originals() -> None:
+    session = PruningSession(net())
+    original = session.model.fc1.weight.detach().clone()
+    session.prune("fc1.weight", L1Unstructured(0.6))
+    session.undo()  # the vault still holds the 60%, now kept again
+    session.prune("fc1.weight", L1Unstructured(0.2))
+    kept = session.mask("fc1.weight")
+    session.update_weights({"fc1.weight": original - 1.0})
+    expected = torch.where(kept, original - 1.0, original)
+    assert torch.equal(session.original("fc1.weight"), expected)
+    session.prune("fc1.weight", L1Unstructured(0.9), mode="set")
+    session.prune("fc1.weight", L1Unstructured(0.0), mode="set")
+    assert torch.equal(session.model.fc1.weight.detach(), expected)
+
+
+def test_a_weight_update_with_a_wrong_shape_or_name_changes_nothing() -> None:
+    session = PruningSession(net())
+    before = snapshot(session)
+    with pytest.raises(PruningError, match="shape"):
+        session.update_weights({"fc1.bias": torch.zeros(8), "fc2.weight": torch.zeros(2, 2)})
+    with pytest.raises(UnknownParameterError):
+        session.update_weights({"nope": torch.zeros(1)})
+    assert_same(snapshot(session), before)
+    assert not session.history.entries
+
+
+def test_weight_updates_cannot_be_replayed_from_a_recipe() -> None:
+    data = WeightUpdate({"fc1.bias": torch.zeros(8)}, "Fine-tune").to_dict()
+    assert "values" not in data
+    with pytest.raises(PruningError, match="cannot be replayed"):
+        operation_from_dict(data)
+
+
+# --------------------------------------------------------------------- model replacement
+def test_replacing_the_model_is_undone_with_its_masks_and_originals() -> None:
+    session = PruningSession(net())
+    session.prune("fc1.weight", LnStructured(0.5, n=2, dim=0))
+    old_model = session.model
+    before = snapshot(session)
+    slim = nn.Sequential(nn.Linear(16, 4), nn.ReLU(), nn.Linear(4, 3))
+    seen: list[tuple[str, ...]] = []
+    session.subscribe(seen.append)
+    session.replace_model(slim, "Slim fc1")
+    assert session.model is slim and session.names == ["0.weight", "2.weight"]
+    assert session.packed_mask("0.weight") is None
+    session.prune("0.weight", L1Unstructured(0.5))
+    session.undo()
+    session.undo()
+    assert session.model is old_model
+    assert_same(snapshot(session), before)
+    assert torch.equal(session.original("fc1.weight"), net().fc1.weight.detach())
+    assert "fc1.weight" in seen[0] and "0.weight" in seen[0]
+    session.redo()
+    assert session.model is slim
+
+
+def test_dropping_a_replacement_from_history_closes_the_old_vault(tmp_path) -> None:
+    session = PruningSession(net(), spill=True, spill_dir=str(tmp_path))
+    session.prune("fc1.weight", L1Unstructured(0.5))
+    old_folder = session.vault.folder
+    assert old_folder is not None and old_folder.exists()
+    session.replace_model(net(1))
+    session.history.set_budget(0)
+    assert not session.history.entries
+    assert not old_folder.exists()
+    assert session.vault.folder is not None and session.vault.folder.exists()
+    session.close()
+
+
+# --------------------------------------------------------------------- outside changes
+def test_an_optimiser_step_outside_is_adopted_and_never_undone_with_stale_values() -> None:
+    session = PruningSession(net())
+    session.prune("fc1.weight", L1Unstructured(0.5))
+    session.undo()
+    optimiser = torch.optim.SGD(session.model.parameters(), lr=0.1)
+    session.model(torch.randn(4, 16)).sum().backward()
+    optimiser.step()
+    stepped = session.model.fc1.weight.detach().clone()
+    # Reading is exact at once: nothing is pruned, so the original is the live weight.
+    assert torch.equal(session.original("fc1.weight"), stepped)
+    session.prune("fc1.weight", L1Unstructured(0.3), mode="set")
+    assert [op.kind for op in session.operations] == [OutsideChange.kind, "layer_prune"]
+    session.prune("fc1.weight", L1Unstructured(0.0), mode="set")
+    assert torch.equal(session.model.fc1.weight.detach(), stepped)
+    session.undo()
+    session.undo()
+    with pytest.raises(PruningError, match="nothing to undo"):
+        session.undo()
+    assert torch.equal(session.model.fc1.weight.detach(), stepped)
+
+
+def test_a_data_write_is_noticed_by_the_fingerprint() -> None:
+    session = PruningSession(net())
+    session.prune("fc2.weight", L1Unstructured(0.5))
+    session.model.fc1.weight.data.mul_(2.0)  # .data: the version counter does not move
+    assert session.check_outside_changes() == ("fc1.weight",)
+    assert not session.history.can_undo()
+    assert session.operations[-1].kind == "outside_change"
+    assert session.check_outside_changes() == ()
+
+
+def test_pruned_weights_written_outside_are_zeroed_again() -> None:
+    session = PruningSession(net())
+    session.prune("fc1.weight", L1Unstructured(0.5))
+    mask = session.mask("fc1.weight")
+    with torch.no_grad():
+        session.model.fc1.weight.add_(1.0)
+    session.check_outside_changes()
+    weight = session.model.fc1.weight.detach()
+    assert weight[~mask].eq(0).all() and session.packed_mask("fc1.weight") is not None
+
+
+# --------------------------------------------------------------------- history budget
+def test_the_history_stays_within_its_budget_and_the_recipe_keeps_every_step() -> None:
+    session = PruningSession(net(), history_budget=200)
+    for i in range(12):
+        session.prune(["fc1.weight", "fc2.weight"], L1Unstructured(0.05 * (i + 1)), mode="set")
+        assert session.history.nbytes <= 200
+    assert session.history.dropped > 0
+    assert len(session.operations) == 12
+    assert "can no longer be undone" in session.history.reach()
+    while session.history.can_undo():
+        session.undo()
+    assert session.history.cursor == 0 and session.sparsity("fc1.weight") > 0
+    for _ in range(len(session.history.entries)):
+        session.redo()
+    fresh = PruningSession(net())
+    for op in session.operations:
+        fresh.apply(op)
+    for name in session.names:
+        assert session.packed_mask(name) == fresh.packed_mask(name)
+
+
+def test_a_budget_of_zero_keeps_no_undo_data() -> None:
+    session = PruningSession(net(), history_budget=0)
+    session.prune("fc1.weight", L1Unstructured(0.5))
+    assert not session.history.can_undo() and session.history.nbytes == 0
+    with pytest.raises(PruningError, match="1 older step"):
+        session.undo()
+    with pytest.raises(ValueError):
+        session.history.set_budget(-1)
+
+
+# --------------------------------------------------------------------- vault bookkeeping
+@pytest.mark.parametrize("spill", [False, True])
+def test_many_small_stashes_are_merged_and_stay_exact(monkeypatch, tmp_path, spill) -> None:
+    monkeypatch.setattr(chunks, "CHUNK", 64)
+    monkeypatch.setattr(vault_module, "MAX_SEGMENTS", 4)
+    model = nn.Sequential(nn.Linear(40, 10, bias=False))
+    original = model[0].weight.detach().clone()
+    session = PruningSession(model, spill=spill, spill_dir=str(tmp_path))
+    rng = np.random.default_rng(1)
+    for _ in range(15):
+        session.paint("0.weight", rng.integers(0, 400, 7), keep=False)
+    assert len(session.vault._records["0.weight"].segments) <= 5
+    assert torch.equal(session.original("0.weight"), original)
+    session.reset()
+    assert torch.equal(model[0].weight.detach(), original)
+    session.close()
+
+
+def test_a_layer_prune_keeps_torchs_mask_after_commands() -> None:
+    # The command path computes exactly what the method computes.
+    model = net()
+    reference = copy.deepcopy(model)
+    session = PruningSession(model)
+    session.apply(LayerPrune(("fc1.weight",), L1Unstructured(0.4)))
+    prune.l1_unstructured(reference.fc1, "weight", 0.4)
+    assert torch.equal(session.mask("fc1.weight"), reference.fc1.weight_mask.bool())
