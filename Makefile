@@ -1,6 +1,6 @@
 # PruneScope: two user-facing targets.
 #   make run   - set up .venv (once, and again when pyproject.toml changes), open the window
-#   make test  - same setup, then ruff, import-linter and the pytest suite
+#   make test  - same setup, then ruff, import-linter, mypy (core) and the pytest suite
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -15,6 +15,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-logo
+	$(VENV)/bin/mypy
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 setup: $(STAMP)

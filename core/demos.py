@@ -99,7 +99,8 @@ class ConvBNReLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply conv, batch norm and ReLU."""
-        return self.relu(self.bn(self.conv(x)))
+        out: torch.Tensor = self.relu(self.bn(self.conv(x)))
+        return out
 
 
 class ConvBN(nn.Module):
@@ -114,7 +115,8 @@ class ConvBN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply conv and batch norm."""
-        return self.bn(self.conv(x))
+        out: torch.Tensor = self.bn(self.conv(x))
+        return out
 
 
 class BasicBlock(nn.Module):
@@ -140,9 +142,10 @@ class BasicBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Residual forward pass."""
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu1(self.bn1(self.conv1(x)))
+        out: torch.Tensor = self.relu1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu2(out + identity)
+        out = self.relu2(out + identity)
+        return out
 
 
 # --------------------------------------------------------------------- architectures
@@ -165,7 +168,8 @@ class DigitsMLP(nn.Module):
         """Return logits ``(N, num_classes)``."""
         x = self.relu1(self.fc1(self.flatten(x)))
         x = self.relu2(self.fc2(x))
-        return self.classifier(x)
+        out: torch.Tensor = self.classifier(x)
+        return out
 
 
 class DigitsCNN(nn.Module):
@@ -188,7 +192,8 @@ class DigitsCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return logits ``(N, num_classes)``."""
         x = self.expand(self.block1(self.stem(x)))
-        return self.classifier(self.flatten(self.pool(x)))
+        out: torch.Tensor = self.classifier(self.flatten(self.pool(x)))
+        return out
 
 
 class ResNet18(nn.Module):
@@ -238,7 +243,8 @@ class ResNet18(nn.Module):
         """Return logits ``(N, num_classes)``."""
         x = self.maxpool(self.stem(x))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.classifier(self.flatten(self.pool(x)))
+        out: torch.Tensor = self.classifier(self.flatten(self.pool(x)))
+        return out
 
 
 # --------------------------------------------------------------------- data

@@ -132,12 +132,17 @@ def layer_flops(session: PruningSession) -> dict[str, int] | None:
         return None
     flops: dict[str, int] = {}
 
-    def count(name: str, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+    def count(
+        name: str, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor
+    ) -> None:
         x = inputs[0]
         if isinstance(module, nn.Linear):
-            rows = x.numel() // module.in_features
+            # Every dimension but the last is a row; not numel // in_features, which
+            # divides by zero for a Linear(0, n).
+            rows = math.prod(x.shape[:-1])
             value = mm_flop([rows, module.in_features], [module.in_features, module.out_features])
         else:
+            assert isinstance(module, _ConvNd)
             transposed = isinstance(module, _ConvTransposeNd)
             batched = x if x.dim() == module.weight.dim() else x.unsqueeze(0)
             out = output if output.dim() == module.weight.dim() else output.unsqueeze(0)
@@ -177,7 +182,9 @@ def stats_job(session: PruningSession, token: CancelToken = NEVER_CANCELLED) -> 
     if flops is not None:
         flops_dense = flops.get("", 0)
         saved = sum(
-            layer.flops_dense - layer.flops_effective for layer in layers if layer.flops_dense
+            layer.flops_dense - layer.flops_effective
+            for layer in layers
+            if layer.flops_dense is not None and layer.flops_effective is not None
         )
         flops_effective = flops_dense - saved
     return ModelStats(

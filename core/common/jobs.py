@@ -60,7 +60,8 @@ def run_job(job: Job[T], on_progress: Callable[[Progress], None] | None = None) 
         try:
             progress = next(job)
         except StopIteration as stop:
-            return stop.value
+            result: T = stop.value  # StopIteration.value is typed Any
+            return result
         if on_progress is not None:
             on_progress(progress)
 
@@ -72,5 +73,6 @@ def scaled(job: Job[T], start: float, stop: float) -> Job[T]:
         try:
             progress = next(job)
         except StopIteration as done:
-            return done.value
+            result: T = done.value
+            return result
         yield Progress(start + span * progress.fraction, progress.message)

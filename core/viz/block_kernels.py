@@ -20,17 +20,34 @@ imports it lazily so that starting the app does not pay for it.
 
 from __future__ import annotations
 
+from typing import Literal, TypedDict
+
 import numba
 import numpy as np
+import numpy.typing as npt
 
-_JIT = {"nogil": True, "error_model": "numpy", "boundscheck": False}
+
+class _JitOptions(TypedDict):
+    """numba.njit options shared by every kernel (typed, so mypy checks the calls)."""
+
+    nogil: bool
+    error_model: Literal["python", "numpy"]
+    boundscheck: bool
+
+
+_JIT: _JitOptions = {"nogil": True, "error_model": "numpy", "boundscheck": False}
+
+_Floats = npt.NDArray[np.float32]
+_Bytes = npt.NDArray[np.uint8]
 
 _REGION = "int64, int64, int64, int64, int64, int64"
 _OUT = "float32[:, ::1], int64, int64"
 
 
 @numba.njit(inline="always", **_JIT)
-def _pool_signed(high, low, block_cols, out_row):  # pragma: no cover - compiled
+def _pool_signed(
+    high: _Floats, low: _Floats, block_cols: int, out_row: _Floats
+) -> None:  # pragma: no cover - compiled
     """Pool per-column extremes over column blocks; the positive extreme wins ties.
 
     Two accumulators per extreme halve the chain of dependent max/min
@@ -54,7 +71,9 @@ def _pool_signed(high, low, block_cols, out_row):  # pragma: no cover - compiled
 
 
 @numba.njit(inline="always", **_JIT)
-def _extremes_of_four(a, b, c, d, high, low):  # pragma: no cover - compiled
+def _extremes_of_four(
+    a: _Floats, b: _Floats, c: _Floats, d: _Floats, high: _Floats, low: _Floats
+) -> None:  # pragma: no cover - compiled
     """Fold four rows into running per-column maxima and minima.
 
     Four rows per pass keep more loads in flight: ~1.6x faster from memory
@@ -72,8 +91,17 @@ def _extremes_of_four(a, b, c, d, high, low):  # pragma: no cover - compiled
 
 @numba.njit(f"void(float32[:, ::1], {_REGION}, {_OUT})", cache=True, **_JIT)
 def signed_extremes(
-    values, r0, r1, c0, c1, block_rows, block_cols, out, p0, p1
-):  # pragma: no cover - compiled
+    values: _Floats,
+    r0: int,
+    r1: int,
+    c0: int,
+    c1: int,
+    block_rows: int,
+    block_cols: int,
+    out: _Floats,
+    p0: int,
+    p1: int,
+) -> None:  # pragma: no cover - compiled
     """Signed value of largest magnitude per block (+a beats -a)."""
     width = c1 - c0
     high = np.empty(width, np.float32)
@@ -102,7 +130,7 @@ def signed_extremes(
 
 
 @numba.njit(inline="always", **_JIT)
-def _masked_row(values, keep, out):  # pragma: no cover - compiled
+def _masked_row(values: _Floats, keep: _Bytes, out: _Floats) -> None:  # pragma: no cover - compiled
     """``out = values`` where ``keep``, else 0."""
     zero = np.float32(0.0)
     for j in range(out.shape[0]):
@@ -111,8 +139,18 @@ def _masked_row(values, keep, out):  # pragma: no cover - compiled
 
 @numba.njit(f"void(float32[:, ::1], uint8[:, ::1], {_REGION}, {_OUT})", cache=True, **_JIT)
 def signed_extremes_masked(
-    values, keep, r0, r1, c0, c1, block_rows, block_cols, out, p0, p1
-):  # pragma: no cover - compiled
+    values: _Floats,
+    keep: _Bytes,
+    r0: int,
+    r1: int,
+    c0: int,
+    c1: int,
+    block_rows: int,
+    block_cols: int,
+    out: _Floats,
+    p0: int,
+    p1: int,
+) -> None:  # pragma: no cover - compiled
     """:func:`signed_extremes` of ``values`` where ``keep``, 0 elsewhere.
 
     Rows are masked four at a time into a small scratch buffer (cache
@@ -139,7 +177,18 @@ def signed_extremes_masked(
 
 
 @numba.njit(f"void(uint8[:, ::1], {_REGION}, {_OUT})", cache=True, **_JIT)
-def kept_fractions(keep, r0, r1, c0, c1, block_rows, block_cols, out, p0, p1):  # pragma: no cover
+def kept_fractions(
+    keep: _Bytes,
+    r0: int,
+    r1: int,
+    c0: int,
+    c1: int,
+    block_rows: int,
+    block_cols: int,
+    out: _Floats,
+    p0: int,
+    p1: int,
+) -> None:  # pragma: no cover - compiled
     """Fraction of non-zero entries of ``keep`` per block (ragged edge blocks exact)."""
     width = c1 - c0
     counts = np.empty(width, np.int32)

@@ -134,7 +134,8 @@ def cells_to_flat_index(
     if not row_parts:
         return torch.empty(0, dtype=torch.long)
     flat = display_to_flat(torch.cat(row_parts), torch.cat(col_parts), shape, layout)
-    return torch.unique(flat)
+    unique: torch.Tensor = torch.unique(flat)  # sorted; torch types the result as Any
+    return unique
 
 
 def _check_layout(layout: str) -> None:
@@ -212,7 +213,7 @@ class Tiling:
 
 
 def tiling(
-    shape: tuple[int, int],
+    shape: tuple[int, ...],
     out_rows: int,
     out_cols: int,
     region: Region | None = None,
@@ -226,7 +227,8 @@ def tiling(
     make pixels shimmer (the grid may then have one more pixel per direction).
 
     Raises:
-        ValueError: empty or out-of-bounds region, or non-positive pixel counts.
+        ValueError: ``shape`` is not 2-D, empty or out-of-bounds region, or
+            non-positive pixel counts.
     """
     r0, r1, c0, c1 = _check_region(shape, region)
     if out_rows < 1 or out_cols < 1:
