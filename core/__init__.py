@@ -1,1 +1,119 @@
-"""PruneScope's engine: pruning sessions, methods, history, statistics. Never imports Qt."""
+"""PruneScope's engine: pruning sessions, methods, history, statistics, files. Never imports Qt.
+
+The public API imports from here, whatever the inner layout::
+
+    from core import PruningSession, L1Unstructured, LnStructured, run_job, stats_job
+
+Inside, the engine is grouped by concern (an import-linter layers contract
+keeps the order): ``core.common`` (errors, jobs, chunking) under
+``core.pruning`` (sessions, methods, masks, operations, history, vault) under
+``core.io`` (checkpoints, recipes, torch's pruning format), ``core.analysis``
+(statistics), ``core.viz`` (heatmap reductions, the pattern-lab figure) and
+``core.demos`` (the built-in models and data).
+"""
+
+from core.analysis.stats import LayerStats, ModelStats, stats_job
+from core.common.errors import (
+    DiskSpaceError,
+    InvalidAmountError,
+    InvalidMaskError,
+    JobCancelled,
+    NonFiniteWeightsError,
+    PruningError,
+    UnknownParameterError,
+    UnsupportedParameterError,
+)
+from core.common.jobs import NEVER_CANCELLED, CancelToken, Job, Progress, run_job
+from core.demos import DEMO_NAMES, evaluate_accuracy, load_demo, load_digits
+from core.io.model_io import load_whole_model, save_pruned
+from core.io.recipe import Recipe, load_recipe, recipe_of, replay_job, save_recipe
+from core.io.torch_interop import session_from_torch_pruned, to_torch_pruned
+from core.pruning.history import Entry, History
+from core.pruning.masks import PackedMask
+from core.pruning.methods import (
+    METHODS,
+    BlockSparsity,
+    CustomMask,
+    L1Unstructured,
+    LnStructured,
+    MagnitudeThreshold,
+    NMSparsity,
+    PruningMethod,
+    QuantileRule,
+    RandomStructured,
+    RandomUnstructured,
+    make_method,
+)
+from core.pruning.operations import (
+    GlobalPrune,
+    LayerPrune,
+    MakePermanent,
+    Mode,
+    Operation,
+    OutsideChange,
+    PaintStroke,
+    ReplaceModel,
+    Reset,
+    WeightUpdate,
+    operation_from_dict,
+)
+from core.pruning.session import PruningSession
+
+__all__ = [
+    "DEMO_NAMES",
+    "METHODS",
+    "NEVER_CANCELLED",
+    "BlockSparsity",
+    "CancelToken",
+    "CustomMask",
+    "DiskSpaceError",
+    "Entry",
+    "GlobalPrune",
+    "History",
+    "InvalidAmountError",
+    "InvalidMaskError",
+    "Job",
+    "JobCancelled",
+    "L1Unstructured",
+    "LayerPrune",
+    "LayerStats",
+    "LnStructured",
+    "MagnitudeThreshold",
+    "MakePermanent",
+    "Mode",
+    "ModelStats",
+    "NMSparsity",
+    "NonFiniteWeightsError",
+    "Operation",
+    "OutsideChange",
+    "PackedMask",
+    "PaintStroke",
+    "Progress",
+    "PruningError",
+    "PruningMethod",
+    "PruningSession",
+    "QuantileRule",
+    "RandomStructured",
+    "RandomUnstructured",
+    "Recipe",
+    "ReplaceModel",
+    "Reset",
+    "UnknownParameterError",
+    "UnsupportedParameterError",
+    "WeightUpdate",
+    "evaluate_accuracy",
+    "load_demo",
+    "load_digits",
+    "load_recipe",
+    "load_whole_model",
+    "make_method",
+    "operation_from_dict",
+    "recipe_of",
+    "replay_job",
+    "run_job",
+    "save_pruned",
+    "save_recipe",
+    "session_from_torch_pruned",
+    "stats_job",
+    "to_torch_pruned",
+]

@@ -20,6 +20,7 @@ from torch import nn
 from core.analysis.stats import ModelStats, stats_job
 from core.common.jobs import CancelToken, Job, Progress
 from core.demos import DigitsData, evaluate_accuracy, load_digits
+from core.pruning.history import DEFAULT_BUDGET
 from core.pruning.operations import GlobalPrune, LayerPrune, MakePermanent, Operation, Reset
 from core.pruning.session import PruningSession
 from gui.histogram import MagnitudeCounts, magnitude_counts
@@ -92,6 +93,8 @@ class SessionController(QObject):
         self._latest: dict[str, Callable[[], None]] = {}
         self._mutating = False
         self.mutating_changed.connect(lambda on: setattr(self, "_mutating", on))
+        #: Bytes of undo data a session's history keeps (see :meth:`set_history_budget`).
+        self.history_budget = DEFAULT_BUDGET
 
     # -- model ------------------------------------------------------------------
     def load(self, loaded: LoadedModel) -> None:
@@ -103,10 +106,21 @@ class SessionController(QObject):
         if self.session is not None:
             self.session.close()
         self.loaded = loaded
-        self.session = PruningSession(loaded.model, example_input=loaded.example_input)
+        self.session = PruningSession(
+            loaded.model, example_input=loaded.example_input, history_budget=self.history_budget
+        )
         self.model_loaded.emit()
         self.history_changed.emit()
         self.refresh()
+
+    def set_history_budget(self, budget: int) -> None:
+        """Keep at most ``budget`` bytes of undo data (drops the oldest at once if needed)."""
+        if self.runner.busy:
+            raise RuntimeError("a job is running; wait or cancel it first")
+        self.history_budget = budget
+        if self.session is not None:
+            self.session.history.set_budget(budget)
+            self.history_changed.emit()
 
     @property
     def busy(self) -> bool:

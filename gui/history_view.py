@@ -41,7 +41,7 @@ class HistoryModel(QAbstractListModel):
         cursor = self._history.cursor
         if role == Qt.ItemDataRole.DisplayRole:
             if row == 0:
-                return "Start (loaded model)"
+                return self._history.start_label
             return f"{row}. {self._history.entries[row - 1].label}"
         if role == Qt.ItemDataRole.FontRole:
             font = QFont()
@@ -51,6 +51,8 @@ class HistoryModel(QAbstractListModel):
         if role == Qt.ItemDataRole.ForegroundRole and row > cursor:
             return QPalette().color(QPalette.ColorRole.PlaceholderText)
         if role == Qt.ItemDataRole.ToolTipRole:
+            if row == 0:
+                return self._history.reach()
             if row > cursor:
                 return "Undone: click to redo up to here"
             return "Current state" if row == cursor else "Click to go back to this state"

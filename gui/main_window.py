@@ -18,6 +18,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKe
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -192,6 +193,15 @@ class MainWindow(QMainWindow):
         edit.addAction(self.redo_action)
         edit.addSeparator()
         edit.addAction(self._action("Reset &all layers", self.controller.reset_all, tip="Undoable"))
+        edit.addSeparator()
+        edit.addAction(
+            self._action(
+                "History &memory budget…",
+                self._ask_history_budget,
+                tip="How much memory undo data may use; beyond it the oldest steps "
+                "can no longer be undone",
+            )
+        )
 
         view = bar.addMenu("&View")
         for dock in (self.tree_dock, self.history_dock, self.controls_dock):
@@ -509,7 +519,34 @@ class MainWindow(QMainWindow):
         )
 
     # -- settings -------------------------------------------------------------------
+    def _ask_history_budget(self) -> None:
+        current = self.controller.history_budget // 2**20
+        mib, ok = QInputDialog.getInt(
+            self,
+            "History memory budget",
+            "Undo data may use up to (MiB); beyond it the oldest steps\n"
+            "stay in the recipe but can no longer be undone:",
+            current,
+            1,
+            1 << 20,
+        )
+        if not ok:
+            return
+        try:
+            self.controller.set_history_budget(mib * 2**20)
+        except RuntimeError as exc:
+            self.show_error(str(exc), "")
+            return
+        self.settings.setValue("history_budget_mib", mib)
+        session = self.controller.session
+        if session is not None:
+            self.statusBar().showMessage(session.history.reach(), 5000)
+
     def _restore_settings(self) -> None:
+        budget = self.settings.value("history_budget_mib")
+        with contextlib.suppress(TypeError, ValueError):
+            if budget is not None and int(str(budget)) > 0:
+                self.controller.set_history_budget(int(str(budget)) * 2**20)
         geometry = self.settings.value("geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)

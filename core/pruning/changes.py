@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 MaskMap = dict[str, PackedMask | None]
 
+#: Estimated bytes of Python objects around each stored array (headers, dicts, dataclasses),
+#: so the history budget counts what small models really cost.
+OBJECT_OVERHEAD = 256
+
 
 class Change(ABC):
     """What one operation changed; undoable and redoable any number of times."""
@@ -50,7 +54,7 @@ class Change(ABC):
 
 
 def _mask_bytes(mask: PackedMask | None) -> int:
-    return 0 if mask is None else mask.nbytes
+    return OBJECT_OVERHEAD if mask is None else mask.nbytes + OBJECT_OVERHEAD
 
 
 @dataclass(eq=False)
@@ -67,7 +71,7 @@ class MaskChange(Change):
     @property
     def nbytes(self) -> int:
         masks = {id(m): m for m in (*self.before.values(), *self.after.values()) if m is not None}
-        return sum(_mask_bytes(m) for m in masks.values())
+        return sum(_mask_bytes(m) for m in masks.values()) + OBJECT_OVERHEAD * len(self.after)
 
     def undo_job(self, session: PruningSession, token: CancelToken) -> Job[None]:
         yield from session.commit_masks_job(self.before, token)
@@ -94,7 +98,7 @@ class CellChange(Change):
 
     @property
     def nbytes(self) -> int:
-        return int(self.positions.nbytes)
+        return int(self.positions.nbytes) + OBJECT_OVERHEAD
 
     def undo_job(self, session: PruningSession, token: CancelToken) -> Job[None]:
         yield from self._set(session, not self.keep, token)
@@ -142,7 +146,7 @@ class ValueChange(Change):
     @property
     def nbytes(self) -> int:
         tensors = (*self.before.values(), *self.after.values())
-        return sum(t.numel() * t.element_size() for t in tensors)
+        return sum(t.numel() * t.element_size() + OBJECT_OVERHEAD for t in tensors)
 
     def undo_job(self, session: PruningSession, token: CancelToken) -> Job[None]:
         yield from session.write_values_job(self.before, token)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.pruning.changes import Change
+from core.pruning.changes import OBJECT_OVERHEAD, Change
 from core.pruning.operations import Operation
 
 #: Default memory budget of the undo data.
@@ -37,8 +37,8 @@ class Entry:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of undo data the entry holds."""
-        return self.change.nbytes
+        """Bytes of undo data the entry holds (its change, its spec's data, the entry)."""
+        return self.change.nbytes + self.op.nbytes + OBJECT_OVERHEAD
 
 
 class History:
@@ -65,6 +65,7 @@ class History:
         self._cursor = 0
         self._bytes = 0
         self._dropped = 0
+        self._start = "Start (loaded model)"
         self._listeners: list[Callable[[], None]] = []
 
     @property
@@ -96,6 +97,13 @@ class History:
     def dropped(self) -> int:
         """Applied entries dropped by the budget since the history was last cleared."""
         return self._dropped
+
+    @property
+    def start_label(self) -> str:
+        """What the state before the first entry is, for the top of a history list."""
+        if self._dropped:
+            return f"Earliest undo point ({self._dropped} older step(s) no longer undoable)"
+        return self._start
 
     def reach(self) -> str:
         """How far back undo reaches, for the user."""
@@ -150,14 +158,19 @@ class History:
         self._notify()
         return self._entries[self._cursor - 1]
 
-    def clear(self) -> None:
-        """Forget every entry (after an operation that cannot be undone)."""
+    def clear(self, start_label: str | None = None) -> None:
+        """Forget every entry (after an operation that cannot be undone).
+
+        ``start_label`` names the state undo now starts from (default: unchanged).
+        """
         for i, entry in enumerate(self._entries):
             self._release(entry, applied=i < self._cursor)
         self._entries.clear()
         self._cursor = 0
         self._bytes = 0
         self._dropped = 0
+        if start_label is not None:
+            self._start = start_label
         self._notify()
 
     def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:

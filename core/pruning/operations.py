@@ -84,6 +84,15 @@ class Operation(ABC):
     def apply_job(self, session: PruningSession, token: CancelToken) -> Job[Change | None]:
         """Do the operation; return its undo data (None: nothing to undo)."""
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of data the spec itself holds beyond a few names and numbers."""
+        return 0
+
+    def recipe_step(self) -> Operation:
+        """What the recipe keeps of this operation once it cannot be undone any more."""
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-friendly form (see :func:`operation_from_dict`)."""
         return {"op": self.kind, "targets": list(self.targets)}
@@ -287,6 +296,10 @@ class PaintStroke(Operation):
         verb = "Restore" if self.keep else "Prune"
         return f"{verb} {self.cells.size} weight(s) of {self.target} by hand"
 
+    @property
+    def nbytes(self) -> int:
+        return int(self.cells.nbytes)
+
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "cells": self.cells.tolist(), "keep": self.keep}
 
@@ -363,6 +376,10 @@ class _NotReplayable(Operation):
     @property
     def label(self) -> str:
         return self.description
+
+    def recipe_step(self) -> Operation:
+        # The recipe records that it happened; the values or model it carried are let go.
+        return RecordedStep(self.kind, self.targets, self.description)
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "description": self.description}
@@ -463,6 +480,32 @@ class OutsideChange(_NotReplayable):
         session.adopt_values(self.targets)
         yield Progress(1.0, "adopted the changed weights")
         return None
+
+
+@dataclass(frozen=True)
+class RecordedStep(Operation):
+    """A non-replayable operation as the recipe remembers it: kind, targets, description."""
+
+    recorded_kind: str
+    targets: tuple[str, ...]
+    description: str
+
+    kind: ClassVar[str] = "recorded"
+    replayable: ClassVar[bool] = False
+
+    @property
+    def label(self) -> str:
+        return self.description
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "op": self.recorded_kind,
+            "targets": list(self.targets),
+            "description": self.description,
+        }
+
+    def apply_job(self, session: PruningSession, token: CancelToken) -> Job[Change | None]:
+        raise PruningError(f"{self.description!r} was recorded, it cannot be applied again")
 
 
 OPERATIONS: dict[str, type[Operation]] = {

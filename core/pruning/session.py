@@ -327,7 +327,7 @@ class PruningSession:
         finally:
             self._remember_values()
         if not op.undoable:
-            self.history.clear()
+            self.history.clear(f"{op.label} (undo cannot go further back)")
             self._committed.append(op)
             self._notify(op.targets)
             return None
@@ -527,7 +527,7 @@ class PruningSession:
 
     def _on_drop(self, entry: Entry, applied: bool) -> None:
         if applied:
-            self._committed.append(entry.op)
+            self._committed.append(entry.op.recipe_step())
 
     def commit_masks_job(self, new: MaskMap, token: CancelToken = NEVER_CANCELLED) -> Job[MaskMap]:
         """Move the given layers to new masks; all or nothing. Returns the masks before."""
@@ -604,7 +604,8 @@ def _seen(param: torch.Tensor) -> _Seen:
     """Version counter, storage pointer and a few sampled values of ``param``."""
     flat = param.detach().reshape(-1)
     if flat.numel() > _FINGERPRINT_SAMPLES:
-        positions = torch.linspace(0, flat.numel() - 1, _FINGERPRINT_SAMPLES).long()
+        steps = torch.arange(_FINGERPRINT_SAMPLES, dtype=torch.int64)
+        positions = steps * (flat.numel() - 1) // (_FINGERPRINT_SAMPLES - 1)
         flat = flat[positions.to(flat.device)]
     sample = flat.to("cpu", copy=True)
     if sample.dtype == torch.bfloat16:

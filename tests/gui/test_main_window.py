@@ -546,7 +546,7 @@ def test_exception_in_a_job_shows_an_error_dialog(qtbot, window, monkeypatch, er
     def broken(*_args, **_kwargs):
         raise error("disk on fire")
 
-    monkeypatch.setattr(session, "masks_job", broken)
+    monkeypatch.setattr(session, "commit_masks_job", broken)
     window.controller.apply(LayerPrune((FC,), L1Unstructured(0.5), "set"))
     qtbot.waitUntil(lambda: not window.controller.busy, timeout=STUCK_TIMEOUT)
     wait_idle(qtbot, window)
