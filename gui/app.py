@@ -55,10 +55,16 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[st
 
 
 def _warm_up_kernels() -> None:
-    """Load the heatmap kernels in the background, so big layers show at once later."""
+    """Load the compiled kernels in the background: heatmaps of big layers show at once,
+    and the first undo does not wait for a compiler."""
+    from core.pruning import scatter
     from core.viz import display
 
-    threading.Thread(target=display.warm_up, name="kernel-warm-up", daemon=True).start()
+    def warm_up() -> None:
+        display.warm_up()
+        scatter.warm_up()
+
+    threading.Thread(target=warm_up, name="kernel-warm-up", daemon=True).start()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from core.pruning import scatter
 from core.viz import display
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -11,5 +12,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 @pytest.fixture(scope="session", autouse=True)
 def _heatmap_kernels_loaded() -> None:
-    """Load the compiled heatmap kernels once, as the app does at startup."""
+    """Load the compiled kernels once, as the app does at startup."""
     display.warm_up()
+    scatter.warm_up()

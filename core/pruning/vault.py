@@ -28,6 +28,7 @@ import numpy as np
 from core.common.chunks import chunk_ranges
 from core.common.errors import DiskSpaceError
 from core.pruning.masks import PackedMask, empty_bits, pack_into, unpack_bits
+from core.pruning.scatter import scatter_packed
 
 _DISK_MARGIN = 64 << 20
 
@@ -269,7 +270,7 @@ class ValueVault:
                 raise RuntimeError(f"no original values stashed for {name}")
             return
         for index, (start, stop) in enumerate(chunk_ranges(flat.size)):
-            want = positions.chunk(start, stop)
+            want = positions.bits[start // 8 : (stop + 7) // 8]  # packed: no unpacking
             if not want.any():
                 continue
             target = flat[start:stop]
@@ -283,17 +284,21 @@ class ValueVault:
     def _restore_piece(
         self, piece: _Piece, want: np.ndarray, target: np.ndarray, dtype: np.dtype
     ) -> None:
+        """Write the piece's values at the positions set in the packed chunk bits ``want``."""
         values = self._read(piece, dtype)
         if piece.index is not None:
-            take = want[piece.index]
-            target[piece.index[take]] = values[take]
+            index = piece.index
+            take = ((want[index >> 3] >> (7 - (index & 7)).astype(np.uint8)) & 1).astype(bool)
+            target[index[take]] = values[take]
             return
+        assert piece.bits is not None
+        take_bits = np.bitwise_and(want, piece.bits)
+        if np.array_equal(take_bits, piece.bits):
+            scatter_packed(target, piece.bits, values)
+            return
+        take = unpack_bits(take_bits, 0, target.size)
         held = piece.held(target.size)
-        take = want & held
-        if np.array_equal(take, held):
-            np.place(target, held, values)  # the inverse of compress: no full-size temporary
-        else:
-            np.place(target, take, values[take[held]])
+        scatter_packed(target, take_bits, values[take[held]])
 
     def _read(self, piece: _Piece, dtype: np.dtype) -> np.ndarray:
         """The piece's values seen as ``dtype`` (same item size: bits are moved as they are)."""
@@ -339,7 +344,8 @@ class ValueVault:
             for segment in record.segments:
                 piece = segment.pieces[index]
                 if piece.count:
-                    self._restore_piece(piece, np.ones(stop - start, dtype=bool), full, dtype)
+                    everything = np.full((stop - start + 7) // 8, 0xFF, dtype=np.uint8)
+                    self._restore_piece(piece, everything, full, dtype)
             merged.pieces.append(self._piece(unpack_bits(record.saved, start, stop), full))
         record.segments = [merged]
 
