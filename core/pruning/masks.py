@@ -119,7 +119,8 @@ class PackedMask:
     def is_kept(self, positions: np.ndarray) -> np.ndarray:
         """Whether each flat position in the int array ``positions`` is kept (bool array)."""
         shifts = (7 - (positions & 7)).astype(np.uint8)
-        return ((self._bits[positions >> 3] >> shifts) & 1).astype(bool)
+        kept: np.ndarray = ((self._bits[positions >> 3] >> shifts) & 1).astype(bool)
+        return kept
 
     def chunks(self) -> Iterator[tuple[int, np.ndarray]]:
         """``(start, bool chunk)`` over the whole mask in :func:`chunk_ranges` order."""

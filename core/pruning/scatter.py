@@ -41,7 +41,7 @@ _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 _pool: ThreadPoolExecutor | None = None
 
 
-@numba.njit(nogil=True, cache=True)  # type: ignore[misc]
+@numba.njit(nogil=True, cache=True)
 def _scatter_bytes(
     target: Any, bits: Any, values: Any, rank: Any, is_set: Any, count: Any
 ) -> None:  # pragma: no cover - compiled

@@ -497,9 +497,9 @@ class PruningSession:
         return self._state.aliases.get(name, name) in self._state.layers
 
     def _tensors(self, names: Iterable[str]) -> dict[str, torch.Tensor]:
-        known = dict(self.model.named_parameters(remove_duplicate=False))
+        known: dict[str, torch.Tensor] = dict(self.model.named_parameters(remove_duplicate=False))
         known.update(self.model.named_buffers(remove_duplicate=False))
-        tensors = {}
+        tensors: dict[str, torch.Tensor] = {}
         for name in names:
             if name not in known:
                 raise UnknownParameterError(name, list(known))

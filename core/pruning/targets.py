@@ -61,14 +61,14 @@ def find_targets(
     modules = dict(model.named_modules(remove_duplicate=False))
     found: list[TargetInfo] = []
     for key, all_names in names.items():
-        param = params[key]
+        tensor = params[key]
         # A tied tensor is a target if any of its names qualifies (e.g. an LM head
         # tied to an embedding), and is named by the first name that does.
         chosen = None
         for name in all_names:
             module_name, _, attr = name.rpartition(".")
             module = modules[module_name]
-            if _wanted(module, attr, param, include_bias, include_embeddings, include_other):
+            if _wanted(module, attr, tensor, include_bias, include_embeddings, include_other):
                 chosen = (name, module_name, module)
                 break
         if chosen is None:
@@ -79,9 +79,9 @@ def find_targets(
                 name=name,
                 module_name=module_name,
                 module_type=type(module).__name__,
-                shape=tuple(param.shape),
-                dtype=param.dtype,
-                device=param.device,
+                shape=tuple(tensor.shape),
+                dtype=tensor.dtype,
+                device=tensor.device,
                 aliases=tuple(a for a in all_names if a != name),
             )
         )

@@ -110,7 +110,7 @@ class _SpillFile:
             piece, array = item
             try:
                 if self._error is None:
-                    os.pwrite(self._fd, memoryview(array).cast("B"), piece.offset)
+                    os.pwrite(self._fd, memoryview(array.data).cast("B"), piece.offset)
                     piece.array = None  # on disk now: release the memory
             except BaseException as exc:  # reported by flush(); the piece keeps its array
                 self._error = exc
