@@ -13,7 +13,7 @@ status line and Apply stays disabled.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.common.errors import PruningError
-from core.pruning.methods import METHODS, make_method
+from core.pruning.methods import method_class
 from core.pruning.operations import LayerPrune, Mode, Reset
 
 if TYPE_CHECKING:
@@ -50,8 +50,8 @@ from gui.method_pages import (
     AmountBox,
     CurrentPageStack,
     ParamPage,
+    check_target,
     make_page,
-    method_label,
     note_label,
     offered_methods,
 )
@@ -117,8 +117,8 @@ class LayerControls(QWidget):
         self._build_buttons()
 
     def _add_method(self, name: str) -> None:
-        method = METHODS[name]
-        self.method_combo.addItem(method_label(name), name)
+        method = method_class(name)
+        self.method_combo.addItem(method.label, name)
         index = self.method_combo.count() - 1
         self.method_combo.setItemData(index, method.summary, Qt.ItemDataRole.ToolTipRole)
         page = make_page(name)
@@ -351,30 +351,14 @@ class LayerControls(QWidget):
             return []
 
     def _build_method(self) -> PruningMethod:
-        name = self.method_name()
-        page = self.page(name)
-        params = page.params()
-        if METHODS[name].uses_amount and not page.owns_amount():
-            params["amount"] = self.amount_box.amount()
-        return make_method(name, **params)
+        return self.page().method(self.amount_box.amount())
 
-    def _check_target(self, session: PruningSession, info: TargetInfo, method: Any) -> None:
-        page = self.page()
-        page.check(info)
-        amount = getattr(method, "amount", None)
-        if not isinstance(amount, int) or not METHODS[method.name].uses_amount:
-            return
-        units, noun = page.units(info.shape)
-        if amount > units:
-            raise PruningError(f"{info.name}: cannot prune {amount} {noun}, it has {units:,}")
-        mask = session.packed_mask(info.name)
-        if self.mode() != "further" or mask is None:
-            return
-        remaining = page.remaining(info.shape, mask)
-        if amount > remaining:
-            raise PruningError(
-                f"{info.name}: cannot prune {amount} more {noun}, only {remaining:,} remain"
-            )
+    def _check_target(
+        self, session: PruningSession, info: TargetInfo, method: PruningMethod
+    ) -> None:
+        # "Further" counts what remains; "set" starts again from the whole layer.
+        current = session.packed_mask(info.name) if self.mode() == "further" else None
+        check_target(method, info, current)
 
     def _valid_op(self) -> LayerPrune | None:
         try:
@@ -385,7 +369,7 @@ class LayerControls(QWidget):
     # -- reactions ------------------------------------------------------------------------------
     def _on_method_changed(self, _index: int = -1) -> None:
         name = self.method_name()
-        method = METHODS[name]
+        method = method_class(name)
         page = self.page(name)
         self.summary.setText(method.summary)
         self.param_stack.setCurrentWidget(page)
@@ -427,7 +411,7 @@ class LayerControls(QWidget):
 
     def _update_mode_texts(self) -> None:
         page = self.page()
-        if METHODS[self.method_name()].uses_amount and not page.owns_amount():
+        if method_class(self.method_name()).uses_amount and not page.owns_amount():
             amount = self.amount_box.amount_text()
             self.set_radio.setText(f"Set sparsity to {amount}")
             self.further_radio.setText(f"Prune a further {amount} of what remains")

@@ -1,9 +1,12 @@
 """Parameter pages of the pruning methods, and the amount box, for the layer controls.
 
-One :class:`ParamPage` per method holds that method's parameters (norm, dim,
-seed, N:M, block size, threshold, quantile), knows what a "count" means for
-it (weights, channels or blocks) and checks whether it can prune a layer.
-:class:`AmountBox` is the percent / count choice shared by the methods.
+Pages are built from each method's parameter schema (``param_specs``): one
+field per :class:`~core.pruning.methods.spec.ParamSpec`, a spin box for
+integers and dims, a decimal box for floats, a combo for choices, a percent
+slider for fractions. The amount (a fraction or a count) lives in the shared
+:class:`AmountBox` unless the schema makes it a fraction of its own (the
+quantile). Units, remaining units and checks come from the method itself.
+Small extensions add what a schema cannot say (the threshold's scale note).
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QShowEvent
@@ -32,37 +34,19 @@ from PySide6.QtWidgets import (
 from superqt import QLabeledDoubleSlider
 
 from core.common.errors import PruningError
-from core.pruning.methods import METHODS
+from core.pruning.amounts import Amount
+from core.pruning.methods import METHODS, PruningMethod, make_method, method_class
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QSize
 
     from core.pruning.masks import PackedMask
+    from core.pruning.methods.spec import ParamSpec
     from core.pruning.session import PruningSession
     from core.pruning.targets import TargetInfo
 
-#: Display names of the methods offered here (custom masks come from painting).
-METHOD_LABELS: dict[str, str] = {
-    "l1_unstructured": "L1 unstructured",
-    "random_unstructured": "Random unstructured",
-    "ln_structured": "Ln structured",
-    "random_structured": "Random structured",
-    "n_m": "N:M semi-structured",
-    "block": "Block",
-    "threshold": "Threshold |w| ≤",
-    "quantile": "Quantile rule",
-}
-#: Registry names that are not offered in the method combo.
-HIDDEN_METHODS: frozenset[str] = frozenset({"custom_mask"})
-#: Norms offered for Ln structured pruning: (label, value for the method).
-LN_NORMS: tuple[tuple[str, Any], ...] = (
-    ("L1  (sum |w|)", 1),
-    ("L2  (Euclidean)", 2),
-    ("L∞  (max |w|)", float("inf")),
-    ("L−∞  (min |w|)", float("-inf")),
-    ("Frobenius", "fro"),
-)
-MAX_SEED = 2**31 - 1
+#: The upper bound of float fields whose schema gives none.
+FLOAT_MAX = 1e9
 
 ERROR_STYLE = "color: #c0392b;"
 PREVIEW_STYLE = "color: #1f5fa8; font-style: italic;"
@@ -70,17 +54,26 @@ INFO_STYLE = "color: palette(mid);"
 NOTE_STYLE = "color: #6b6b6b; font-size: 9pt;"
 
 
-# -- small widget helpers -------------------------------------------------------------
-
-
-def method_label(name: str) -> str:
-    """The display name of a registry method name."""
-    return METHOD_LABELS.get(name, name.replace("_", " ").capitalize())
+# -- methods --------------------------------------------------------------------------------
 
 
 def offered_methods() -> list[str]:
-    """Registry names offered in the combo, in registry order."""
-    return [name for name in METHODS if name not in HIDDEN_METHODS]
+    """Registry names offered in the combo, in registry order (not the painted custom mask)."""
+    return [name for name, cls in METHODS.items() if cls.from_schema]
+
+
+def check_target(method: PruningMethod, info: TargetInfo, current: PackedMask | None) -> None:
+    """Raise a :class:`PruningError` naming the layer when ``method`` cannot prune it.
+
+    ``current`` is the layer's mask when the amount is taken from what remains.
+    """
+    try:
+        method.check(info.shape, current)
+    except PruningError as exc:
+        raise type(exc)(f"{info.name}: {exc}") from exc
+
+
+# -- small widget helpers -------------------------------------------------------------
 
 
 def make_form() -> QFormLayout:
@@ -139,253 +132,174 @@ def int_spin(low: int, high: int, value: int, tip: str) -> QSpinBox:
     return spin
 
 
-def matrix_shape(shape: tuple[int, ...]) -> tuple[int, int]:
-    """A weight of 2+ dimensions viewed as ``(shape[0], prod(shape[1:]))``."""
-    return shape[0], math.prod(shape[1:])
-
-
-def require_matrix(info: TargetInfo, what: str) -> None:
-    """Raise when ``info`` has fewer than two dimensions."""
-    if len(info.shape) < 2:
-        raise PruningError(
-            f"{info.name}: {what} needs a weight with at least 2 dimensions, "
-            f"this one has shape {info.shape}"
-        )
-
-
-def check_dim(info: TargetInfo, dim: int) -> int:
-    """``dim`` made non-negative for ``info``'s shape; raises when out of range."""
-    ndim = len(info.shape)
-    if not -ndim <= dim < ndim:
-        raise PruningError(f"{info.name}: dim {dim} is out of range for a {ndim}-D weight")
-    return dim % ndim
+def _int_bound(value: float | None, default: int) -> int:
+    """A spin box bound: the schema's, clamped to what a QSpinBox holds."""
+    return default if value is None else max(-(2**31), min(2**31 - 1, int(value)))
 
 
 # -- parameter pages --------------------------------------------------------------------
 
 
 class ParamPage(QWidget):
-    """The parameters of one method besides the shared amount.
+    """The parameters of one method besides the shared amount, built from its schema.
 
-    Subclasses add their fields to :attr:`form`, say what a "unit" of a count
-    is for a shape (:meth:`units`) and check a target (:meth:`check`).
+    :attr:`fields` maps each parameter name to its widget. Raises
+    :class:`PruningError` for a method name the registry does not know.
     """
 
     changed = Signal()
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
         super().__init__()
+        self.method_type = method_class(name)
+        self.name = name
         self.form = make_form()
         self.form.setContentsMargins(0, 0, 0, 0)
         self.setLayout(self.form)
+        self.specs: dict[str, ParamSpec] = {}
+        self.fields: dict[str, QWidget] = {}
+        for spec in self.method_type.param_specs:
+            if spec.type == "amount":
+                continue  # the shared amount box holds it
+            self.specs[spec.name] = spec
+            self.fields[spec.name] = self._make_field(spec)
+            label = f"{spec.label} %" if spec.type == "fraction" else spec.label
+            add_row(self.form, label, self.fields[spec.name], spec.help)
+        for spec in self.specs.values():
+            if spec.high_from is not None:
+                self._bound_by(spec, self.fields[spec.high_from])
 
+    # -- fields ----------------------------------------------------------------------------
+    def _make_field(self, spec: ParamSpec) -> QWidget:
+        if spec.type in ("int", "dim"):
+            low = _int_bound(spec.low, -2 if spec.type == "dim" else 0)
+            high = _int_bound(spec.high, 1 if spec.type == "dim" else 2**31 - 1)
+            spin = int_spin(low, high, int(spec.default), spec.help)
+            spin.valueChanged.connect(self.changed)
+            return spin
+        if spec.type == "float":
+            box = QDoubleSpinBox()
+            box.setRange(spec.low or 0.0, FLOAT_MAX if spec.high is None else spec.high)
+            box.setDecimals(4)
+            box.setSingleStep(0.001)
+            box.setAccelerated(True)
+            box.setStepType(QAbstractSpinBox.StepType.DefaultStepType)
+            box.setValue(float(spec.default))
+            box.valueChanged.connect(self.changed)
+            return box
+        if spec.type == "choice":
+            combo = QComboBox()
+            for text, value in spec.choices:
+                combo.addItem(text, value)
+            combo.setCurrentIndex(combo.findText(spec.choice_label(spec.default)))
+            combo.currentIndexChanged.connect(self.changed)
+            return combo
+        if spec.type == "fraction":
+            slider = percent_slider(spec.help)
+            slider.setValue(100.0 * float(spec.default))
+            slider.valueChanged.connect(lambda _value: self.changed.emit())
+            return slider
+        raise PruningError(f"{self.name}: no field for parameters of type {spec.type!r}")
+
+    def _bound_by(self, spec: ParamSpec, other: QWidget) -> None:
+        """Keep ``spec``'s maximum at ``other``'s value (N <= M)."""
+        field, limit = self.fields[spec.name], other
+        assert isinstance(field, QSpinBox) and isinstance(limit, QSpinBox)
+
+        def follow(value: int) -> None:
+            with QSignalBlocker(field):
+                field.setMaximum(min(value, _int_bound(spec.high, value)))
+
+        follow(limit.value())
+        limit.valueChanged.connect(follow)
+
+    def value(self, name: str) -> Any:
+        """The current value of parameter ``name``, as the method takes it."""
+        spec, field = self.specs[name], self.fields[name]
+        if isinstance(field, QComboBox):
+            return field.currentData()
+        if isinstance(field, QLabeledDoubleSlider):
+            return round(float(field.value()) / 100.0, 6)
+        if isinstance(field, QDoubleSpinBox):
+            return float(field.value())
+        if isinstance(field, QSpinBox):
+            return int(field.value())
+        raise PruningError(f"{self.name}: parameter {spec.name} has no readable field")
+
+    # -- the page's API ----------------------------------------------------------------------
     @property
     def empty(self) -> bool:
         """Whether the page has no fields (its group box is hidden then)."""
-        return self.form.rowCount() == 0
+        return not self.fields
 
     def params(self) -> dict[str, Any]:
         """The method's keyword arguments (without ``amount`` unless the page owns it)."""
-        return {}
+        return {name: self.value(name) for name in self.fields}
+
+    def method(self, amount: Amount = 0) -> PruningMethod:
+        """The method these fields describe, with ``amount`` unless the page holds its own.
+
+        Raises:
+            PruningError: the fields make an invalid method.
+        """
+        params = self.params()
+        if self.method_type.uses_amount and not self.owns_amount():
+            params["amount"] = amount
+        return make_method(self.name, **params)
 
     def set_targets(self, infos: list[TargetInfo], session: PruningSession) -> None:
-        """Adapt ranges to the selected layers."""
+        """Adapt ranges to the selected layers (dims to their dimensions)."""
+        ndim = max(2, min(len(info.shape) for info in infos))
+        for name, spec in self.specs.items():
+            field = self.fields[name]
+            if spec.type == "dim" and isinstance(field, QSpinBox):
+                field.setRange(-ndim, ndim - 1)
 
     def units(self, shape: tuple[int, ...]) -> tuple[int, str]:
-        """How many units a count refers to in a weight of ``shape``, and their noun."""
-        return math.prod(shape), "weights"
+        """How many units a count refers to in a weight of ``shape``, and their noun.
 
-    def remaining(self, shape: tuple[int, ...], mask: PackedMask) -> int:
-        """How many units of a weight pruned by ``mask`` are still (partly) kept."""
-        return mask.kept
+        0 units where the method cannot prune such a weight.
+        """
+        try:
+            return self.method().units(shape), self.method_type.unit
+        except PruningError:
+            return 0, self.method_type.unit
 
-    def check(self, info: TargetInfo) -> None:
-        """Raise :class:`PruningError` when the method cannot prune ``info``."""
+    def check(
+        self, info: TargetInfo, amount: Amount = 0, current: PackedMask | None = None
+    ) -> None:
+        """Raise :class:`PruningError` (naming the layer) when the method cannot prune ``info``."""
+        check_target(self.method(amount), info, current)
 
     def owns_amount(self) -> bool:
         """Whether the page holds the method's amount itself (the quantile does)."""
-        return False
+        return "amount" in self.fields
 
     def set_percent(self, percent: float) -> None:
         """Set a page-owned amount (only meaningful where :meth:`owns_amount`)."""
-
-
-class UnstructuredPage(ParamPage):
-    """L1 / random unstructured: a seed for the random one."""
-
-    def __init__(self, seeded: bool) -> None:
-        super().__init__()
-        self.seed: QSpinBox | None = None
-        if seeded:
-            self.seed = int_spin(
-                0, MAX_SEED, 0, "Random seed: the same seed picks the same weights."
-            )
-            self.seed.valueChanged.connect(self.changed)
-            add_row(self.form, "Seed", self.seed, self.seed.toolTip())
-
-    def params(self) -> dict[str, Any]:
-        return {} if self.seed is None else {"seed": self.seed.value()}
-
-
-class StructuredPage(ParamPage):
-    """Ln / random structured: the channel dimension, and a norm or a seed."""
-
-    def __init__(self, seeded: bool) -> None:
-        super().__init__()
-        self.dim = int_spin(-2, 1, 0, "")
-        self.dim.valueChanged.connect(self.changed)
-        add_row(
-            self.form,
-            "Dim",
-            self.dim,
-            "Dimension whose slices are pruned whole: 0 = output channels / rows, "
-            "1 = input channels / columns; negative counts from the end.",
-        )
-        self.norm: QComboBox | None = None
-        self.seed: QSpinBox | None = None
-        if seeded:
-            self.seed = int_spin(
-                0, MAX_SEED, 0, "Random seed: the same seed picks the same channels."
-            )
-            self.seed.valueChanged.connect(self.changed)
-            add_row(self.form, "Seed", self.seed, self.seed.toolTip())
-        else:
-            self.norm = QComboBox()
-            for text, value in LN_NORMS:
-                self.norm.addItem(text, value)
-            self.norm.setCurrentIndex(1)
-            self.norm.currentIndexChanged.connect(self.changed)
-            add_row(
-                self.form, "Norm", self.norm, "Norm ranking the channels: the smallest go first."
-            )
-
-    def params(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"dim": self.dim.value()}
-        if self.norm is not None:
-            out["n"] = self.norm.currentData()
-        if self.seed is not None:
-            out["seed"] = self.seed.value()
-        return out
-
-    def set_targets(self, infos: list[TargetInfo], session: PruningSession) -> None:
-        ndim = max(2, min(len(info.shape) for info in infos))
-        self.dim.setRange(-ndim, ndim - 1)
-
-    def units(self, shape: tuple[int, ...]) -> tuple[int, str]:
-        dim = self.dim.value()
-        if len(shape) < 2 or not -len(shape) <= dim < len(shape):
-            return 0, "channels"
-        return shape[dim], "channels"
-
-    def remaining(self, shape: tuple[int, ...], mask: PackedMask) -> int:
-        dim = self.dim.value() % len(shape)
-        kept = mask.to_bool()
-        other = [d for d in range(kept.dim()) if d != dim]
-        return int((kept.sum(dim=other) != 0).sum())
-
-    def check(self, info: TargetInfo) -> None:
-        require_matrix(info, "structured pruning")
-        check_dim(info, self.dim.value())
-
-
-class NMPage(ParamPage):
-    """N:M semi-structured: keep N of every M consecutive inputs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.n = int_spin(0, 4, 2, "N: how many weights to keep in each group of M.")
-        self.m = int_spin(1, 64, 4, "M: the size of each group of consecutive input weights.")
-        self.m.valueChanged.connect(self._m_changed)
-        self.n.valueChanged.connect(self.changed)
-        add_row(self.form, "Keep N", self.n, self.n.toolTip())
-        add_row(self.form, "Of M", self.m, self.m.toolTip())
-
-    def _m_changed(self, m: int) -> None:
-        with QSignalBlocker(self.n):
-            self.n.setMaximum(m)
-        self.changed.emit()
-
-    def params(self) -> dict[str, Any]:
-        return {"n": self.n.value(), "m": self.m.value()}
-
-    def check(self, info: TargetInfo) -> None:
-        require_matrix(info, "N:M sparsity")
-        width = matrix_shape(info.shape)[1]
-        m = self.m.value()
-        if width % m:
-            raise PruningError(
-                f"{info.name}: {self.n.value()}:{m} needs an input width divisible by {m}, "
-                f"this weight has {width} inputs per row"
-            )
-
-
-class BlockPage(ParamPage):
-    """Block sparsity: block size and the norm ranking blocks."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows = int_spin(1, 1024, 4, "Block height, in rows of the weight matrix.")
-        self.cols = int_spin(1, 1024, 4, "Block width, in (flattened) input columns.")
-        self.norm = QComboBox()
-        self.norm.addItem("L1  (sum |w|)", 1)
-        self.norm.addItem("L2  (sum w²)", 2)
-        self.norm.setCurrentIndex(1)
-        for spin in (self.rows, self.cols):
-            spin.valueChanged.connect(self.changed)
-        self.norm.currentIndexChanged.connect(self.changed)
-        add_row(self.form, "Block rows", self.rows, self.rows.toolTip())
-        add_row(self.form, "Block cols", self.cols, self.cols.toolTip())
-        add_row(self.form, "Norm", self.norm, "Norm ranking the blocks: the smallest go first.")
-
-    def params(self) -> dict[str, Any]:
-        return {
-            "block_rows": self.rows.value(),
-            "block_cols": self.cols.value(),
-            "n": self.norm.currentData(),
-        }
-
-    def units(self, shape: tuple[int, ...]) -> tuple[int, str]:
-        if len(shape) < 2:
-            return 0, "blocks"
-        rows, cols = matrix_shape(shape)
-        return math.ceil(rows / self.rows.value()) * math.ceil(cols / self.cols.value()), "blocks"
-
-    def remaining(self, shape: tuple[int, ...], mask: PackedMask) -> int:
-        rows, cols = matrix_shape(shape)
-        br, bc = self.rows.value(), self.cols.value()
-        kept = mask.to_numpy().reshape(rows, cols)
-        padded = np.zeros((math.ceil(rows / br) * br, math.ceil(cols / bc) * bc), dtype=bool)
-        padded[:rows, :cols] = kept
-        grid = padded.reshape(padded.shape[0] // br, br, padded.shape[1] // bc, bc)
-        return int(grid.any(axis=(1, 3)).sum())
-
-    def check(self, info: TargetInfo) -> None:
-        require_matrix(info, "block sparsity")
+        field = self.fields.get("amount")
+        if isinstance(field, QLabeledDoubleSlider):
+            field.setValue(percent)
 
 
 class ThresholdPage(ParamPage):
-    """Magnitude threshold: prune every |w| at or below a value."""
+    """The threshold's page, with the largest |w| of the selection as a scale note.
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.value = QDoubleSpinBox()
-        self.value.setRange(0.0, 1e9)
-        self.value.setDecimals(4)
-        self.value.setSingleStep(0.001)
-        self.value.setAccelerated(True)
-        self.value.setStepType(QAbstractSpinBox.StepType.DefaultStepType)
-        self.value.valueChanged.connect(self.changed)
-        add_row(
-            self.form, "|w| ≤", self.value, "Every weight whose magnitude is at or below this goes."
-        )
+    The step of the threshold box follows that scale.
+    """
+
+    def __init__(self, name: str = "threshold") -> None:
+        super().__init__(name)
+        box = self.fields["value"]
+        assert isinstance(box, QDoubleSpinBox)
+        self.value_box = box
         self.scale = note_label()
         self.scale.setWordWrap(False)
         self.form.addRow("", self.scale)
-
-    def params(self) -> dict[str, Any]:
-        return {"value": float(self.value.value())}
+        self._targets: tuple[list[TargetInfo], PruningSession] | None = None
 
     def set_targets(self, infos: list[TargetInfo], session: PruningSession) -> None:
+        super().set_targets(infos, session)
         # The scale needs a pass over the weights: only do it while this page is shown.
         self._targets = (infos, session)
         if self.isVisible():
@@ -396,10 +310,9 @@ class ThresholdPage(ParamPage):
         self._update_scale()
 
     def _update_scale(self) -> None:
-        targets = getattr(self, "_targets", None)
-        if targets is None:
+        if self._targets is None:
             return
-        infos, session = targets
+        infos, session = self._targets
         # max |w| as a reduction: no |w| copy of the layer is allocated.
         top = max(
             (
@@ -410,47 +323,22 @@ class ThresholdPage(ParamPage):
             default=0.0,
         )
         step = 10.0 ** math.floor(math.log10(top / 100.0)) if top > 0 else 0.001
-        self.value.setDecimals(max(3, 1 - math.floor(math.log10(step))))
-        self.value.setSingleStep(step)
+        self.value_box.setDecimals(max(3, 1 - math.floor(math.log10(step))))
+        self.value_box.setSingleStep(step)
         self.scale.setText(f"Largest |w| in the selection: {top:.4g}")
 
 
-class QuantilePage(ParamPage):
-    """The quantile rule: prune |w| at or below the q-quantile of |w|."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.quantile = percent_slider(
-            "Quantile q in percent: weights with |w| at or below the q-quantile of |w| go."
-        )
-        self.quantile.setValue(50.0)
-        self.quantile.valueChanged.connect(lambda _value: self.changed.emit())
-        add_row(self.form, "Quantile %", self.quantile, self.quantile.toolTip())
-
-    def params(self) -> dict[str, Any]:
-        return {"amount": round(float(self.quantile.value()) / 100.0, 6)}
-
-    def owns_amount(self) -> bool:
-        return True
-
-    def set_percent(self, percent: float) -> None:
-        self.quantile.setValue(percent)
+#: Pages that extend the schema-built one.
+PAGE_EXTENSIONS: dict[str, type[ParamPage]] = {"threshold": ThresholdPage}
 
 
 def make_page(name: str) -> ParamPage:
-    """The parameter page of registry method ``name``."""
-    pages = {
-        "l1_unstructured": lambda: UnstructuredPage(seeded=False),
-        "random_unstructured": lambda: UnstructuredPage(seeded=True),
-        "ln_structured": lambda: StructuredPage(seeded=False),
-        "random_structured": lambda: StructuredPage(seeded=True),
-        "n_m": NMPage,
-        "block": BlockPage,
-        "threshold": ThresholdPage,
-        "quantile": QuantilePage,
-    }
-    factory = pages.get(name, lambda: UnstructuredPage(seeded=False))
-    return factory()
+    """The parameter page of registry method ``name``.
+
+    Raises:
+        PruningError: unknown method (there is no fallback page).
+    """
+    return PAGE_EXTENSIONS.get(name, ParamPage)(name)
 
 
 class CurrentPageStack(QStackedWidget):

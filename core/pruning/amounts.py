@@ -9,10 +9,28 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 from core.common.errors import InvalidAmountError
 
 Amount = float | int
+
+
+def plain_amount(amount: Any, where: str = "") -> Amount:
+    """``amount`` as a plain Python ``float`` or ``int`` (numpy scalars converted).
+
+    A numpy float stays a fraction and a numpy integer a count, so the amount
+    means what it meant and serialises to JSON. Bools and non-numbers are refused.
+
+    Raises:
+        InvalidAmountError: a bool or a non-number.
+    """
+    if isinstance(amount, bool) or not isinstance(amount, numbers.Real):
+        prefix = f"{where}: " if where else ""
+        raise InvalidAmountError(f"{prefix}amount must be a number, got {amount!r}")
+    if isinstance(amount, numbers.Integral):
+        return int(amount)
+    return float(amount)
 
 
 def validate_amount(amount: Amount, where: str = "") -> None:

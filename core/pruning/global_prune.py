@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,11 +28,12 @@ import torch
 from core.common.chunks import chunk_ranges, chunk_size
 from core.common.errors import NonFiniteWeightsError
 from core.common.jobs import CancelToken, Job, Progress
-from core.pruning.masks import MaskBuilder, PackedMask
+from core.pruning.masks import MaskBuilder, PackedMask, empty_bits, pack_into
 
 #: Below this many remaining weights, all magnitudes are gathered at once.
 EXACT_LIMIT = 1 << 22
 _SAMPLE = 1 << 20
+_MIN_SAMPLE = 1 << 16
 
 
 @dataclass
@@ -94,8 +96,12 @@ class _Reader:
         if buffer is None:
             buffer = self._buffers[dtype] = torch.empty(self._size, dtype=dtype)
         chunk = buffer[: stop - start]
-        chunk.copy_(layer.weights.detach().reshape(-1)[start:stop])
-        chunk.abs_()
+        source = layer.weights.detach().reshape(-1)[start:stop]
+        if source.dtype == dtype and source.device == chunk.device:
+            torch.abs(source, out=chunk)  # one pass
+        else:
+            chunk.copy_(source)  # half precision widened exactly, or off the GPU
+            chunk.abs_()
         values = chunk.numpy()
         top = values.max(initial=0.0)
         if not math.isfinite(top):
@@ -106,7 +112,7 @@ class _Reader:
         return values
 
 
-def exact_scalar(value: float, dtype: np.dtype) -> np.generic:
+def exact_scalar(value: float, dtype: np.dtype) -> Any:
     """``value`` as a numpy scalar that compares exactly against arrays of ``dtype``.
 
     numpy 2 rounds a Python float to the array's dtype before comparing; a
@@ -121,6 +127,7 @@ def plan_global(layers: list[GlobalLayer], k: int, token: CancelToken) -> Job[Gl
     plan = GlobalPlan(requested=k)
     reader = _Reader()
     capped: dict[str, int] = {}
+    cuts: dict[str, LayerCut] = {}
     for _ in range(len(layers) + 1):
         free = [layer for layer in layers if layer.name not in capped]
         budget = k - sum(capped.values())
@@ -151,6 +158,9 @@ def _select(
         return {layer.name: LayerCut(layer.name, -math.inf, 0, 0) for layer in layers}
     # A sampled bracket first; wider ones only if the sample was unlucky.
     widths = (math.inf,) if remaining <= EXACT_LIMIT else (5.0, 40.0, math.inf)
+    below: dict[str, int] = {}
+    candidates: dict[str, np.ndarray] = {}
+    inside = total_below = 0
     for width in widths:
         lo, hi = _bracket(layers, k / remaining, width)
         below, candidates = yield from _bracket_pass(layers, lo, hi, reader, token)
@@ -161,7 +171,7 @@ def _select(
     pool = np.concatenate([c for c in candidates.values() if c.size]) if inside else np.empty(0)
     rank = k - total_below - 1
     threshold = float(np.partition(pool, rank)[rank])
-    cuts: dict[str, LayerCut] = {}
+    cuts = {}
     ties_left = k - total_below - int(np.count_nonzero(pool < exact_scalar(threshold, pool.dtype)))
     for layer in layers:
         values = candidates[layer.name]
@@ -182,21 +192,27 @@ def _bracket(layers: list[GlobalLayer], q: float, width: float) -> tuple[float, 
         return -math.inf, math.inf
     rng = np.random.default_rng(0)
     total = sum(layer.numel for layer in layers)
+    # A 64th of the weights is plenty below a million samples: the bracket stays narrow.
+    size = min(_SAMPLE, max(_MIN_SAMPLE, total >> 6))
     parts = []
     for layer in layers:
-        count = max(1, round(_SAMPLE * layer.numel / total))
+        if layer.numel == 0:
+            continue  # nothing to sample (e.g. Linear(0, n))
+        count = max(1, round(size * layer.numel / total))
         positions = rng.integers(0, layer.numel, count)
         values = layer.weights.detach().reshape(-1)[torch.from_numpy(positions)].abs().double()
         picked = values.cpu().numpy()
         if layer.mask is not None:
             picked = picked[layer.mask.is_kept(positions)]
         parts.append(picked)
-    sample = np.sort(np.concatenate(parts))
+    sample = np.concatenate(parts) if parts else np.empty(0)
     n = sample.size
     if n == 0:
         return -math.inf, math.inf
     delta = width * math.sqrt(max(q * (1 - q), 1e-12) / n) + 2.0 / n
     i_lo, i_hi = math.floor((q - delta) * n), math.ceil((q + delta) * n)
+    # Two order statistics: a partition, not a sort.
+    sample.partition([i for i in (i_lo, i_hi) if 0 <= i < n])
     lo = float(sample[i_lo]) if i_lo >= 0 else -math.inf
     hi = float(sample[i_hi]) if i_hi < n else math.inf
     return lo, hi
@@ -263,3 +279,61 @@ def build_masks(
             yield Progress(done / total, f"building the mask of {layer.name}")
         masks[layer.name] = builder.build()
     return masks
+
+
+def prune_smallest(layer: GlobalLayer, k: int, token: CancelToken) -> Job[PackedMask]:
+    """The mask of one layer with its ``k`` smallest remaining magnitudes pruned, in one pass.
+
+    The selection of :func:`plan_global` over a single layer, with the mask built
+    in the same chunked pass that collects the bracket's candidates: entries
+    above the bracket are kept, those below it pruned, and the few inside it are
+    settled once the exact threshold is known (ties at it pruned in flat order).
+    Already pruned entries stay pruned.
+    """
+    remaining = layer.remaining
+    k = max(0, min(k, remaining))
+    if k == 0:
+        return PackedMask.or_none(layer.mask, layer.weights.shape)
+    reader = _Reader()
+    widths = (math.inf,) if remaining <= EXACT_LIMIT else (5.0, 40.0, math.inf)
+    bits, below, positions, candidates = empty_bits(0), 0, np.empty(0, np.int64), np.empty(0)
+    for width in widths:
+        lo, hi = _bracket([layer], k / remaining, width)
+        bits, below, positions, candidates = yield from _settled_pass(layer, lo, hi, reader, token)
+        if below < k <= below + candidates.size:
+            break
+    rank = k - below - 1
+    threshold = exact_scalar(float(np.partition(candidates, rank)[rank]), candidates.dtype)
+    keep = candidates > threshold
+    ties = k - below - int(np.count_nonzero(candidates < threshold))
+    keep[np.flatnonzero(candidates == threshold)[ties:]] = True
+    kept = positions[keep]
+    np.bitwise_or.at(bits, kept >> 3, (0x80 >> (kept & 7)).astype(np.uint8))
+    return PackedMask(bits, layer.weights.shape, remaining - k)
+
+
+def _settled_pass(
+    layer: GlobalLayer, lo: float, hi: float, reader: _Reader, token: CancelToken
+) -> Job[tuple[np.ndarray, int, np.ndarray, np.ndarray]]:
+    """Packed bits keeping remaining |w| > hi, the count below lo, positions and |w| in between."""
+    bits = empty_bits(layer.numel)
+    below = 0
+    positions: list[np.ndarray] = []
+    found: list[np.ndarray] = []
+    for start, stop in chunk_ranges(layer.numel):
+        token.check()
+        values = reader.magnitudes(layer, start, stop)
+        n = stop - start
+        above, inside = reader.flags[:n], reader.flags2[:n]
+        np.less(values, exact_scalar(lo, values.dtype), out=inside)
+        below += int(np.count_nonzero(inside))
+        np.greater(values, exact_scalar(hi, values.dtype), out=above)
+        pack_into(bits, start, above)
+        # NaN (already pruned) fails both comparisons; "above" implies ">= lo".
+        np.greater_equal(values, exact_scalar(lo, values.dtype), out=inside)
+        np.logical_xor(inside, above, out=inside)
+        where = np.flatnonzero(inside)
+        positions.append(where + start)
+        found.append(values[where])
+        yield Progress(stop / layer.numel, f"ranking weights of {layer.name}")
+    return bits, below, np.concatenate(positions), np.concatenate(found)

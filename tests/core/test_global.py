@@ -371,9 +371,13 @@ def test_big_model_path_iterative_matches_torch(small_chunks, ties) -> None:
     twin = copy.deepcopy(model)
     names = weight_names(model)
     session = PruningSession(model)
+    first = [names[2]]
+    start_values, start_masks = effective(session, first), masks(session, first)
     session.prune(names[2], L1Unstructured(0.4))
     prune.l1_unstructured(module_of(twin, names[2]), "weight", 0.4)
-    assert torch.equal(session.mask(names[2]), module_of(twin, names[2]).weight_mask.bool())
+    # A big layer: torch's mask, except which weights at the layer's threshold go.
+    assert_matches_torch(masks(session, first), torch_masks(twin, first), start_values, start_masks)
+    sync_twin(twin, session, first)
     for amount in (0.3, 0.5):
         before_values, before_masks = effective(session, names), masks(session, names)
         remaining = sum(int(m.sum()) for m in before_masks.values())
@@ -533,3 +537,23 @@ def test_mixed_float32_and_float64_layers_prune_exactly_k() -> None:
     assert total_pruned(session) == 2
     for n in names:
         assert torch.equal(session.mask(n), theirs[n]), n
+
+
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors is a no-op")
+@pytest.mark.parametrize("sampled", [False, True], ids=["exact", "sampled"])
+def test_an_empty_layer_beside_a_big_one_is_skipped(monkeypatch, sampled) -> None:
+    """A zero-size weight (Linear(0, 5)) has nothing to sample or prune."""
+    if sampled:
+        monkeypatch.setattr(global_prune, "EXACT_LIMIT", 1000)
+        monkeypatch.setattr(chunks, "CHUNK", 1024)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(0, 5), nn.Linear(64, 64))
+    session = PruningSession(model)
+    assert session.names == ["0.weight", "1.weight"]
+    twin = copy.deepcopy(model)
+    session.global_prune(0.5)
+    theirs = torch_global(twin, ["1.weight"], 0.5)["1.weight"]
+    assert session.packed_mask("0.weight") is None
+    assert session.sparsity("1.weight") == 0.5
+    assert torch.equal(session.mask("1.weight"), theirs)

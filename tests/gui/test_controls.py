@@ -27,7 +27,7 @@ from core.pruning.targets import TargetInfo
 from gui.controller import SessionController, load_builtin_demo
 from gui.global_panel import CAP, INCLUDE, PLANNED, GlobalPanel, LayerTableModel, parse_cap
 from gui.layer_controls import PREVIEW_DELAY_MS, LayerControls
-from gui.method_pages import StructuredPage, offered_methods
+from gui.method_pages import ParamPage, ThresholdPage, make_page, offered_methods
 
 CONV = "block1.conv1.weight"  # (16, 16, 3, 3): 2,304 weights
 STEM = "stem.conv.weight"  # (16, 1, 3, 3): 144 weights
@@ -88,6 +88,7 @@ def test_every_offered_method_but_custom_mask(controls):
     assert set(offered) == set(METHODS) - {"custom_mask"}
     combo = controls.method_combo
     labels = [combo.itemText(i) for i in range(combo.count())]
+    assert labels == [METHODS[name].label for name in offered]
     assert "L1 unstructured" in labels and "N:M semi-structured" in labels
     for i in range(combo.count()):
         summary = METHODS[combo.itemData(i)].summary
@@ -115,11 +116,77 @@ def test_build_op_for_each_method(controls, name, expected):
     assert controls.build_op() == LayerPrune((CONV,), expected, "set")
 
 
+# -- pages built from the methods' schemas --------------------------------------------
+
+
+def _other_value(spec, page: ParamPage):
+    """A valid value for ``spec`` that differs from its default, set in the page's field."""
+    field = page.fields[spec.name]
+    if spec.type == "choice":
+        value = spec.choices[-1][1] if spec.choices[-1][1] != spec.default else spec.choices[0][1]
+        field.setCurrentIndex(field.findData(value))
+    elif spec.type == "fraction":
+        value = 0.3
+        field.setValue(30.0)
+    elif spec.type == "float":
+        value = 0.25
+        field.setValue(value)
+    elif spec.type == "dim":
+        value = 1
+        field.setValue(value)
+    else:
+        value = spec.default + 1
+        field.setValue(value)
+    return value
+
+
+@pytest.mark.parametrize("name", offered_methods())
+def test_schema_pages_produce_the_methods_params(qtbot, name):
+    cls = METHODS[name]
+    page = make_page(name)
+    qtbot.addWidget(page)
+    specs = [spec for spec in cls.param_specs if spec.type != "amount"]
+    assert list(page.fields) == [spec.name for spec in specs]
+    defaults = {spec.name: spec.default for spec in cls.param_specs}
+    if cls.uses_amount and not page.owns_amount():
+        defaults["amount"] = 0.25
+    assert page.method(0.25) == cls(**defaults)
+    # Every field moved off its default (M before N, so N may grow) reaches the method.
+    chosen = {spec.name: _other_value(spec, page) for spec in reversed(specs)}
+    assert page.params() == chosen
+    expected = {**defaults, **chosen}
+    assert page.method(0.25) == cls(**expected)
+    assert page.method(0.25).params() == expected
+
+
+def test_pages_label_rows_from_the_schema(qtbot):
+    page = make_page("n_m")
+    qtbot.addWidget(page)
+    labels = [page.form.itemAt(row, page.form.ItemRole.LabelRole).widget().text() for row in (0, 1)]
+    assert labels == ["Keep N", "Of M"]
+    assert page.fields["n"].toolTip() == METHODS["n_m"].spec("n").help
+    page.fields["m"].setValue(8)
+    assert page.fields["n"].maximum() == 8  # N <= M follows M
+    page.fields["m"].setValue(3)
+    assert page.fields["n"].maximum() == 3 and page.fields["n"].value() == 2
+    quantile = make_page("quantile")
+    qtbot.addWidget(quantile)
+    assert quantile.owns_amount() and not make_page("block").owns_amount()
+    assert isinstance(make_page("threshold"), ThresholdPage)
+    assert make_page("l1_unstructured").empty
+
+
+def test_unknown_method_has_no_page():
+    with pytest.raises(PruningError, match="unknown pruning method 'l0_magic'"):
+        make_page("l0_magic")
+
+
 def test_build_op_reads_parameters_and_mode(qtbot, controls):
     controls.set_method("ln_structured")
     page = controls.page()
-    page.dim.setValue(1)
-    page.norm.setCurrentIndex(page.norm.findData(float("inf")))
+    page.fields["dim"].setValue(1)
+    norm = page.fields["n"]
+    norm.setCurrentIndex(norm.findData(float("inf")))
     with qtbot.waitSignal(controls.op_changed) as blocker:
         controls.set_mode("further")
     controls.set_amount_percent(37.5)
@@ -142,22 +209,24 @@ def test_count_amount_is_bounded_by_units(controls):
 
 def test_dim_spin_follows_the_targets_ndim(controls):
     controls.set_method("random_structured")
-    dim = controls.page().dim
+    dim = controls.page().fields["dim"]
     assert (dim.minimum(), dim.maximum()) == (-4, 3)
     controls.set_targets((CONV, FC))
     assert (dim.minimum(), dim.maximum()) == (-2, 1)
 
 
-def test_structured_page_rejects_1d_and_out_of_range_dim():
-    page = StructuredPage(seeded=False)
+def test_structured_page_rejects_1d_and_out_of_range_dim(qtbot):
+    page = make_page("ln_structured")
+    qtbot.addWidget(page)
     bias = TargetInfo("fc.bias", "fc", "Linear", (10,), torch.float32, torch.device("cpu"))
-    with pytest.raises(PruningError, match="at least 2 dimensions"):
+    with pytest.raises(PruningError, match=r"fc\.bias: .*at least 2 dimensions"):
         page.check(bias)
     weight = TargetInfo("fc.weight", "fc", "Linear", (10, 32), torch.float32, torch.device("cpu"))
-    page.dim.setRange(-4, 3)
-    page.dim.setValue(3)
+    page.fields["dim"].setRange(-4, 3)
+    page.fields["dim"].setValue(3)
     with pytest.raises(PruningError, match="out of range"):
         page.check(weight)
+    assert page.units(weight.shape) == (0, "channels")  # no units where it cannot prune
 
 
 def test_preview_matches_the_session_masks(qtbot, controls, controller):
@@ -246,7 +315,7 @@ def test_invalid_nm_width_shows_error(controls):
     controls.set_method("n_m")
     assert "divisible by 4" in controls.status_text()
     assert not controls.apply_button.isEnabled()
-    controls.page().m.setValue(3)
+    controls.page().fields["m"].setValue(3)
     assert controls.build_op().method == NMSparsity(2, 3)
     assert controls.apply_button.isEnabled()
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import base64
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from core.common.errors import InvalidMaskError, UnsupportedParameterError
-from core.pruning.amounts import validate_amount
+from core.pruning.amounts import Amount
+from core.pruning.masks import PackedMask
 from core.pruning.methods.base import PruningMethod
+from core.pruning.methods.patterns import Shape
+from core.pruning.methods.spec import ParamSpec
 
 
 def _magnitudes(t: torch.Tensor) -> torch.Tensor:
@@ -49,7 +52,11 @@ def _largest_not_above(value: float, dtype: torch.dtype) -> float:
     ``|w| > value`` then holds exactly when ``|w| > result`` for ``|w|`` of that
     dtype, without widening the tensor (torch would round ``value`` instead).
     """
-    np_type = {torch.float16: np.float16, torch.float32: np.float32}.get(dtype, np.float64)
+    types: dict[torch.dtype, type[np.floating[Any]]] = {
+        torch.float16: np.float16,
+        torch.float32: np.float32,
+    }
+    np_type = types.get(dtype, np.float64)
     typed = np_type(value)
     if float(typed) > value:
         typed = np.nextafter(typed, np_type(-np.inf))
@@ -63,22 +70,27 @@ class MagnitudeThreshold(PruningMethod):
     value: float = 0.0
 
     name: ClassVar[str] = "threshold"
+    label: ClassVar[str] = "Threshold |w| ≤"
     kind: ClassVar[str] = "unstructured"
     summary: ClassVar[str] = "Zero every weight whose magnitude |w| is at or below a threshold."
     uses_amount: ClassVar[bool] = False
-
-    def __post_init__(self) -> None:
-        if not (
-            isinstance(self.value, int | float) and math.isfinite(self.value) and self.value >= 0
-        ):
-            raise UnsupportedParameterError(
-                f"threshold must be a finite number >= 0, got {self.value!r}"
-            )
+    param_specs: ClassVar[tuple[ParamSpec, ...]] = (
+        ParamSpec(
+            "value",
+            "float",
+            0.0,
+            "|w| ≤",
+            "Every weight whose magnitude is at or below this goes.",
+            "--threshold",
+            low=0.0,
+            unit="|w|",
+        ),
+    )
 
     def describe(self) -> str:
         return f"threshold |w| <= {self.value:.4g}"
 
-    def with_amount(self, amount: float | int) -> PruningMethod:
+    def with_amount(self, amount: Amount) -> PruningMethod:
         return self
 
     def compute_mask(self, t: torch.Tensor, current: torch.Tensor | None = None) -> torch.Tensor:
@@ -94,15 +106,23 @@ class QuantileRule(PruningMethod):
     amount: float = 0.5
 
     name: ClassVar[str] = "quantile"
+    label: ClassVar[str] = "Quantile rule"
     kind: ClassVar[str] = "unstructured"
     summary: ClassVar[str] = (
         "Zero weights at or below the amount-quantile of |w| (numpy's linear interpolation)."
     )
-
-    def __post_init__(self) -> None:
-        validate_amount(self.amount)
-        if isinstance(self.amount, int) and self.amount > 1:
-            raise UnsupportedParameterError("the quantile rule takes a fraction, not a count")
+    param_specs: ClassVar[tuple[ParamSpec, ...]] = (
+        ParamSpec(
+            "amount",
+            "fraction",
+            0.5,
+            "Quantile",
+            "Quantile q: weights with |w| at or below the q-quantile of |w| go.",
+            "--quantile",
+            low=0.0,
+            high=1.0,
+        ),
+    )
 
     def compute_mask(self, t: torch.Tensor, current: torch.Tensor | None = None) -> torch.Tensor:
         magnitudes = _magnitudes(t)
@@ -123,6 +143,8 @@ class CustomMask(PruningMethod):
     mask: torch.Tensor = field(default_factory=lambda: torch.ones(0, dtype=torch.bool))
 
     name: ClassVar[str] = "custom_mask"
+    label: ClassVar[str] = "Custom mask"
+    from_schema: ClassVar[bool] = False
     kind: ClassVar[str] = "unstructured"
     summary: ClassVar[str] = "Apply your own keep/prune pattern (True or 1 = keep)."
     uses_amount: ClassVar[bool] = False
@@ -145,15 +167,13 @@ class CustomMask(PruningMethod):
         return f"custom mask ({1 - self.mask.float().mean().item():.1%} pruned)"
 
     def params(self) -> dict[str, object]:
-        from core.pruning.masks import PackedMask  # local: keeps the method module light
-
         packed = PackedMask.from_bool(self.mask)
         return {
             "mask_shape": list(packed.shape),
-            "mask_bits": base64.b64encode(packed.bits).decode(),
+            "mask_bits": base64.b64encode(packed.bits.tobytes()).decode(),
         }
 
-    def with_amount(self, amount: float | int) -> PruningMethod:
+    def with_amount(self, amount: Amount) -> PruningMethod:
         return self
 
     def __eq__(self, other: object) -> bool:
@@ -162,10 +182,13 @@ class CustomMask(PruningMethod):
     def __hash__(self) -> int:
         return hash(self.mask.numpy().tobytes())
 
-    def compute_mask(self, t: torch.Tensor, current: torch.Tensor | None = None) -> torch.Tensor:
-        if tuple(self.mask.shape) != tuple(t.shape):
+    def check(self, shape: Shape, current: PackedMask | None = None) -> None:
+        if tuple(self.mask.shape) != tuple(shape):
             raise InvalidMaskError(
-                f"custom mask has shape {tuple(self.mask.shape)}, the weight has {tuple(t.shape)}"
+                f"custom mask has shape {tuple(self.mask.shape)}, the weight has {tuple(shape)}"
             )
+
+    def compute_mask(self, t: torch.Tensor, current: torch.Tensor | None = None) -> torch.Tensor:
+        self.check(tuple(t.shape))
         mask = self.mask.to(t.device)
         return mask if current is None else mask & current

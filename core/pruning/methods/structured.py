@@ -10,73 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import torch
+from core.pruning.amounts import Amount
+from core.pruning.importance import Importance, Magnitude, RandomScores
+from core.pruning.methods.base import ScoredMethod
+from core.pruning.methods.patterns import Channels, Pattern
+from core.pruning.methods.spec import AMOUNT, DIM, ParamSpec, seed_spec
 
-from core.common.errors import UnsupportedParameterError
-from core.pruning.amounts import Amount, count_to_prune, validate_amount
-from core.pruning.methods.base import (
-    PruningMethod,
-    normalise_dim,
-    require_dims,
-    restrict_structured,
+#: The norms ranking channels: (label, value for the method).
+LN_NORMS: tuple[tuple[str, Any], ...] = (
+    ("L1  (sum |w|)", 1),
+    ("L2  (Euclidean)", 2),
+    ("L∞  (max |w|)", float("inf")),
+    ("L−∞  (min |w|)", float("-inf")),
+    ("Frobenius", "fro"),
 )
-from core.pruning.methods.unstructured import seeded_generator
-
-NORMS: tuple[Any, ...] = (1, 2, float("inf"), float("-inf"), "fro")
-
-
-def channel_norms(t: torch.Tensor, n: Any, dim: int) -> torch.Tensor:
-    """The ``n``-norm of every slice of ``t`` along ``dim`` (torch's definition)."""
-    dims = [d for d in range(t.dim()) if d != dim]
-    if n == "fro" and len(dims) > 2:
-        # torch.norm's 'fro' only takes 1 or 2 dims; over more it is the 2-norm of the slice.
-        return torch.linalg.vector_norm(t, 2, dim=dims)
-    return torch.norm(t, p=n, dim=dims)
-
-
-def channel_mask(t: torch.Tensor, dim: int, keep: torch.Tensor) -> torch.Tensor:
-    """A bool mask of ``t``'s shape keeping the channels selected by ``keep`` along ``dim``."""
-    mask = torch.zeros(t.shape, dtype=torch.bool, device=t.device)
-    index: list[Any] = [slice(None)] * t.dim()
-    index[dim] = keep
-    mask[tuple(index)] = True
-    return mask
-
-
-def _check_norm(n: Any) -> None:
-    if n not in NORMS:
-        raise UnsupportedParameterError(f"norm n={n!r} is not one of 1, 2, inf, -inf, 'fro'")
-
-
-class _ByChannels(PruningMethod):
-    """Shared body of the structured methods: choose channels along ``dim`` to keep."""
-
-    amount: Amount
-    dim: int
-    kind: ClassVar[str] = "structured"
-
-    def __post_init__(self) -> None:
-        validate_amount(self.amount)
-
-    def compute_mask(self, t: torch.Tensor, current: torch.Tensor | None = None) -> torch.Tensor:
-        require_dims(t, 2, self.name)
-        dim = normalise_dim(self.dim, t.dim(), self.name)
-        return restrict_structured(lambda x: self._fresh(x, dim), t, current, dim)
-
-    def _fresh(self, t: torch.Tensor, dim: int) -> torch.Tensor:
-        size = t.shape[dim]
-        k = count_to_prune(self.amount, size)
-        if k == 0:
-            return torch.ones(t.shape, dtype=torch.bool, device=t.device)
-        return channel_mask(t, dim, self._kept(t, dim, size, k))
-
-    def _kept(self, t: torch.Tensor, dim: int, size: int, k: int) -> torch.Tensor:
-        """Indices or a bool selector of the channels to keep when pruning ``k`` of ``size``."""
-        raise NotImplementedError
+NORMS: tuple[Any, ...] = tuple(value for _label, value in LN_NORMS)
 
 
 @dataclass(frozen=True)
-class LnStructured(_ByChannels):
+class LnStructured(ScoredMethod):
     """Prune the ``amount`` channels along ``dim`` with the smallest ``n``-norm."""
 
     amount: Amount = 0.5
@@ -84,18 +36,33 @@ class LnStructured(_ByChannels):
     dim: int = 0
 
     name: ClassVar[str] = "ln_structured"
+    label: ClassVar[str] = "Ln structured"
     summary: ClassVar[str] = "Zero whole rows/channels along dim, those with the smallest Ln norm."
+    kind: ClassVar[str] = "structured"
+    unit: ClassVar[str] = "channels"
+    param_specs: ClassVar[tuple[ParamSpec, ...]] = (
+        AMOUNT,
+        ParamSpec(
+            "n",
+            "choice",
+            2,
+            "Norm",
+            "Norm ranking the channels: the smallest go first.",
+            "--norm",
+            choices=LN_NORMS,
+        ),
+        DIM,
+    )
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_norm(self.n)
+    def importance(self) -> Importance:
+        return Magnitude(self.n)
 
-    def _kept(self, t: torch.Tensor, dim: int, size: int, k: int) -> torch.Tensor:
-        return torch.topk(channel_norms(t, self.n, dim), k=size - k, largest=True).indices
+    def pattern(self) -> Pattern:
+        return Channels(self.dim)
 
 
 @dataclass(frozen=True)
-class RandomStructured(_ByChannels):
+class RandomStructured(ScoredMethod):
     """Prune ``amount`` channels along ``dim`` chosen at random (seeded)."""
 
     amount: Amount = 0.5
@@ -103,10 +70,15 @@ class RandomStructured(_ByChannels):
     seed: int = 0
 
     name: ClassVar[str] = "random_structured"
+    label: ClassVar[str] = "Random structured"
     summary: ClassVar[str] = "Zero randomly chosen whole rows/channels along dim (a baseline)."
+    kind: ClassVar[str] = "structured"
+    unit: ClassVar[str] = "channels"
+    param_specs: ClassVar[tuple[ParamSpec, ...]] = (AMOUNT, DIM, seed_spec("channels"))
 
-    def _kept(self, t: torch.Tensor, dim: int, size: int, k: int) -> torch.Tensor:
-        # torch draws the channel scores on the CPU in the default dtype.
-        prob = torch.rand(size, generator=seeded_generator(self.seed, torch.device("cpu")))
-        threshold = torch.kthvalue(prob, k=k).values
-        return (prob > threshold).to(t.device)
+    def importance(self) -> Importance:
+        return RandomScores(self.seed)
+
+    def pattern(self) -> Pattern:
+        # torch's random_structured keeps the channels drawn above the k-th lowest draw.
+        return Channels(self.dim, by_kth_value=True)
