@@ -1,4 +1,4 @@
-"""Undo/redo of operations within a memory budget, observable without Qt.
+"""Undo/redo of operations within a memory budget.
 
 An :class:`Entry` holds an operation (its spec, for labels and recipes) and
 the :class:`~core.pruning.changes.Change` it made (its undo data), so undo
@@ -66,7 +66,6 @@ class History:
         self._bytes = 0
         self._dropped = 0
         self._start = "Start (loaded model)"
-        self._listeners: list[Callable[[], None]] = []
 
     @property
     def entries(self) -> tuple[Entry, ...]:
@@ -129,7 +128,6 @@ class History:
             raise ValueError(f"the history budget must be >= 0 bytes, got {budget}")
         self._budget = budget
         self._fit()
-        self._notify()
 
     def push(self, entry: Entry) -> None:
         """Record a newly applied entry (drops anything that could be redone)."""
@@ -140,14 +138,12 @@ class History:
         self._bytes += entry.nbytes
         self._cursor += 1
         self._fit()
-        self._notify()
 
     def step_back(self) -> Entry:
         """Move the cursor back over the last applied entry and return it."""
         if not self.can_undo():
             raise IndexError("nothing to undo")
         self._cursor -= 1
-        self._notify()
         return self._entries[self._cursor]
 
     def step_forward(self) -> Entry:
@@ -155,7 +151,6 @@ class History:
         if not self.can_redo():
             raise IndexError("nothing to redo")
         self._cursor += 1
-        self._notify()
         return self._entries[self._cursor - 1]
 
     def clear(self, start_label: str | None = None) -> None:
@@ -171,12 +166,6 @@ class History:
         self._dropped = 0
         if start_label is not None:
             self._start = start_label
-        self._notify()
-
-    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
-        """Call ``listener()`` after every change; returns a function that unsubscribes."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
 
     def _fit(self) -> None:
         """Drop the oldest applied entries, then the farthest undone ones, until in budget."""
@@ -194,7 +183,3 @@ class History:
         entry.change.release()
         if self._on_drop is not None:
             self._on_drop(entry, applied)
-
-    def _notify(self) -> None:
-        for listener in list(self._listeners):
-            listener()
