@@ -151,6 +151,8 @@ def replay_job(
         except BaseException:
             for _ in range(min(recorded, session.history.cursor)):
                 session.undo()
+            if recorded:
+                session.history.drop_redo()  # the replayed steps are gone, not redoable
             raise
         if not op.undoable:
             recorded = 0

@@ -131,13 +131,17 @@ class History:
 
     def push(self, entry: Entry) -> None:
         """Record a newly applied entry (drops anything that could be redone)."""
-        for old in self._entries[self._cursor :]:
-            self._release(old, applied=False)
-        del self._entries[self._cursor :]
+        self.drop_redo()
         self._entries.append(entry)
         self._bytes += entry.nbytes
         self._cursor += 1
         self._fit()
+
+    def drop_redo(self) -> None:
+        """Forget the undone entries (e.g. operations a failed replay took back)."""
+        for old in self._entries[self._cursor :]:
+            self._release(old, applied=False)
+        del self._entries[self._cursor :]
 
     def step_back(self) -> Entry:
         """Move the cursor back over the last applied entry and return it."""

@@ -68,10 +68,7 @@ State = tuple[Any, ...]
 
 
 def state(session: PruningSession) -> State:
-    """What a replay changes: masks, values, originals, permanence, undo position, recipe.
-
-    (Not the redo part of the history: see the xfail test below.)
-    """
+    """What a replay changes: masks, values, originals, permanence, undo position, recipe."""
     return (
         {n: session.packed_mask(n) for n in session.names},
         {n: session.effective(n).clone() for n in session.names},
@@ -333,11 +330,6 @@ def test_a_replay_failing_after_make_permanent_stops_at_it(
     assert session.is_permanent("fc1.weight")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the history has no way to drop entries: the replayed operations that were "
-    "undone stay behind as redo entries",
-)
 def test_a_cancelled_replay_leaves_nothing_to_redo(make_net: Callable[[int], nn.Module]) -> None:
     session = PruningSession(make_net(0))
     session.prune(["fc2.weight"], QuantileRule(0.5))
