@@ -111,7 +111,7 @@ class History:
             return f"Undo reaches back {steps}, to the start."
         return (
             f"Undo reaches back {steps}; {self._dropped} older step(s) can no longer be "
-            f"undone (history budget {self._budget / 2**20:.0f} MiB)."
+            f"undone (history budget {_size(self._budget)})."
         )
 
     def can_undo(self) -> bool:
@@ -187,3 +187,15 @@ class History:
         entry.change.release()
         if self._on_drop is not None:
             self._on_drop(entry, applied)
+
+
+def _size(nbytes: int) -> str:
+    """``nbytes`` for people: 512 bytes, 2.9 KiB, 4.0 MiB, 1.0 GiB."""
+    if nbytes < 1024:
+        return f"{nbytes} bytes"
+    size = nbytes / 1024
+    for unit in ("KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
