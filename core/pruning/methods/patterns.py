@@ -201,16 +201,15 @@ class Channels(Pattern):
 
 
 @dataclass(frozen=True)
-class NOfM(Pattern):
+class NOfM(Entries):
     """Keep the ``n`` highest-scoring of every ``m`` consecutive inputs of each row.
 
-    The count is fixed by N:M, so the pattern takes no amount.
+    Its units are single weights, as for :class:`Entries`; the count is fixed by
+    N:M, so the pattern takes no amount.
     """
 
     n: int = 2
     m: int = 4
-
-    unit: ClassVar[str] = "weights"
 
     def check(self, shape: Shape) -> None:
         require_dims(shape, 2, "N:M sparsity")
@@ -220,13 +219,6 @@ class NOfM(Pattern):
                 f"{self.n}:{self.m} sparsity needs an input width divisible by {self.m}; "
                 f"this weight has {width} inputs per row"
             )
-
-    def units(self, shape: Shape) -> int:
-        return math.prod(shape)
-
-    def remaining_units(self, shape: Shape, mask: PackedMask) -> int:
-        _check_mask(shape, mask)
-        return mask.kept
 
     def prune(
         self,
