@@ -9,17 +9,18 @@ its stashed value (at a rank found in a 256-entry table) or keeps what it had,
 chosen by an integer blend. Independent reads pipeline, and bands of bytes
 run in parallel threads (the kernel releases the GIL).
 
-The kernel is compiled by numba on first use and cached on disk.
+The kernel is compiled by numba on first use (numba itself is imported then) and
+cached on disk; :func:`warm_up` does it ahead, as the app does in the background.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numba
 import numpy as np
 
 #: Per byte value: the rank of each of its 8 bits among the set ones, whether it is set, and how
@@ -39,23 +40,34 @@ for _byte in range(256):
 _PARALLEL_BYTES = 1 << 16
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 _pool: ThreadPoolExecutor | None = None
+_compiled: Callable[..., None] | None = None
 
 
-@numba.njit(nogil=True, cache=True)
-def _scatter_bytes(
-    target: Any, bits: Any, values: Any, rank: Any, is_set: Any, count: Any
-) -> None:  # pragma: no cover - compiled
-    last = values.size - 1
-    zero = values[0] ^ values[0]
-    j = 0
-    for b in range(bits.size):
-        byte = bits[b]
-        base = b * 8
-        for k in range(8):
-            mask = zero - (zero + is_set[byte, k])  # all ones where the bit is set
-            value = values[min(j + rank[byte, k], last)]
-            target[base + k] = (value & mask) | (target[base + k] & ~mask)
-        j += count[byte]
+def _kernel() -> Callable[..., None]:
+    """The compiled kernel: numba is imported (and the kernel compiled or loaded) on first use,
+    so importing the engine does not pay for it."""
+    global _compiled
+    if _compiled is None:
+        import numba
+
+        @numba.njit(nogil=True, cache=True)
+        def scatter_bytes(
+            target: Any, bits: Any, values: Any, rank: Any, is_set: Any, count: Any
+        ) -> None:  # pragma: no cover - compiled
+            last = values.size - 1
+            zero = values[0] ^ values[0]
+            j = 0
+            for b in range(bits.size):
+                byte = bits[b]
+                base = b * 8
+                for k in range(8):
+                    mask = zero - (zero + is_set[byte, k])  # all ones where the bit is set
+                    value = values[min(j + rank[byte, k], last)]
+                    target[base + k] = (value & mask) | (target[base + k] & ~mask)
+                j += count[byte]
+
+        _compiled = scatter_bytes
+    return _compiled
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -78,6 +90,7 @@ def scatter_packed(target: np.ndarray, bits: np.ndarray, values: np.ndarray) -> 
     out, vals = target.view(unsigned), values.view(unsigned)
     full = target.size // 8
     if full:
+        kernel = _kernel()
         bands = max(1, min(os.cpu_count() or 1, full // _PARALLEL_BYTES))
         edges = [full * i // bands for i in range(bands + 1)]
         counts = [
@@ -91,11 +104,11 @@ def scatter_packed(target: np.ndarray, bits: np.ndarray, values: np.ndarray) -> 
             if offsets[i + 1] > offsets[i]
         ]
         if len(calls) > 1:
-            futures = [_executor().submit(_scatter_bytes, *c, _RANK, _SET, _COUNT) for c in calls]
+            futures = [_executor().submit(kernel, *c, _RANK, _SET, _COUNT) for c in calls]
             for future in futures:
                 future.result()
         elif calls:
-            _scatter_bytes(*calls[0], _RANK, _SET, _COUNT)
+            kernel(*calls[0], _RANK, _SET, _COUNT)
         done = int(offsets[-1])
     else:
         done = 0
