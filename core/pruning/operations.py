@@ -522,11 +522,15 @@ OPERATIONS: dict[str, type[Operation]] = {
 }
 
 
-def operation_from_dict(data: dict[str, Any]) -> Operation:
+def operation_from_dict(data: dict[str, Any], *, replay: bool = True) -> Operation:
     """Rebuild an operation from :meth:`Operation.to_dict` output.
 
+    With ``replay=False`` (reading a saved session's record rather than a recipe
+    to run), a kind that cannot be replayed comes back as a :class:`RecordedStep`.
+
     Raises:
-        PruningError: unknown kind, malformed fields, or a kind a recipe cannot replay.
+        PruningError: unknown kind, malformed fields, or (``replay``) a kind a
+            recipe cannot replay.
     """
     if not isinstance(data, dict):
         raise PruningError(f"malformed operation {data!r}: not an object")
@@ -534,6 +538,9 @@ def operation_from_dict(data: dict[str, Any]) -> Operation:
     cls = OPERATIONS.get(str(kind))
     if cls is None:
         raise PruningError(f"unknown operation kind {kind!r}; known: {', '.join(OPERATIONS)}")
+    if not replay and not cls.replayable:
+        targets = tuple(str(t) for t in data.get("targets", ()))
+        return RecordedStep(cls.kind, targets, str(data.get("description", cls.kind)))
     try:
         return cls.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:

@@ -386,6 +386,66 @@ class PruningSession:
         """Every operation that produced the current state, oldest first."""
         return [*self._committed, *(entry.op for entry in self.history.applied)]
 
+    def load_state(
+        self,
+        masks: Mapping[str, PackedMask | None],
+        originals: Mapping[str, torch.Tensor] | None = None,
+        floors: Mapping[str, PackedMask | None] | None = None,
+        operations: Sequence[Operation] = (),
+    ) -> None:
+        """Put a saved state back on a fresh session (reopening a saved session).
+
+        The model already holds the saved weights. ``masks`` become the layers'
+        masks (pruned entries are zeroed). With ``originals`` (whole tensors of
+        original values) a layer's pruned entries can be restored later;
+        without, its pruning counts as made permanent. ``floors`` are the parts
+        that were made permanent. ``operations`` become the record of how the
+        state was made (the recipe); the undo history starts empty.
+
+        Raises:
+            PruningError: the session is not fresh, or a mask or original has the wrong shape.
+            UnknownParameterError: a name the session does not prune.
+        """
+        if (
+            self.history.entries
+            or self._committed
+            or any(layer.mask is not None for layer in self._state.layers.values())
+        ):
+            raise PruningError("a saved state can only be loaded into a fresh session")
+        originals, floors = originals or {}, floors or {}
+        for name, mask in masks.items():
+            layer = self._layer(name)
+            if mask is None:
+                continue
+            shape = layer.info.shape
+            floor = floors.get(name)
+            for what, packed in (("mask", mask), ("permanent mask", floor)):
+                if packed is not None and packed.shape != shape:
+                    raise PruningError(
+                        f"{name}: saved {what} has shape {packed.shape}, not {shape}"
+                    )
+            original = originals.get(name)
+            if original is None:
+                floor = mask
+            else:
+                if tuple(original.shape) != shape:
+                    raise PruningError(
+                        f"{name}: saved originals have shape {tuple(original.shape)}, not {shape}"
+                    )
+                source = original.detach().to("cpu", layer.info.dtype).contiguous().clone()
+                restorable = ~mask if floor is None else (~mask) & floor
+                with writable_flat(source) as flat:
+                    self.vault.stash(layer.info.name, flat, shape, restorable)
+            with writable_flat(layer.param) as flat:
+                for start, stop in chunk_ranges(flat.size):
+                    np.multiply(flat[start:stop], mask.chunk(start, stop), out=flat[start:stop])
+            layer.mask, layer.floor = mask, floor
+        self.vault.flush()
+        self._committed = list(operations)
+        self.history.clear("Opened from a saved session")
+        self._remember_values()
+        self._notify(tuple(masks))
+
     # -- outside changes ----------------------------------------------------------
     def check_outside_changes(self) -> tuple[str, ...]:
         """Adopt parameters changed behind the session's back (see module docstring).

@@ -325,3 +325,41 @@ def test_sessions_watch_parameters_beyond_float32_integer_precision() -> None:
     with torch.no_grad():
         model.weight.data[-1, -1] += 1.0  # the last entry is always sampled
     assert session.check_outside_changes() == ("weight",)
+
+
+# --------------------------------------------------------------------- saved states
+def test_a_saved_state_loads_back_exactly(make_net) -> None:
+    session = PruningSession(make_net())
+    session.prune("conv.weight", L1Unstructured(0.3))
+    session.make_permanent(["conv.weight"])
+    session.prune(["conv.weight", "fc1.weight"], L1Unstructured(0.4))
+    session.update_weights({"fc2.bias": torch.ones(4)}, "nudge")
+    names = session.names
+    saved = {
+        "weights": {k: v.clone() for k, v in session.model.state_dict().items()},
+        "masks": {n: session.packed_mask(n) for n in names},
+        "originals": {n: session.original(n) for n in names if n != "fc1.weight"},
+        "floors": {n: session.floor(n) for n in names},
+        "operations": [op.to_dict() for op in session.operations],
+    }
+    model = make_net(5)
+    model.load_state_dict(saved["weights"])
+    again = PruningSession(model)
+    again.load_state(
+        saved["masks"],
+        saved["originals"],
+        saved["floors"],
+        [operation_from_dict(op, replay=False) for op in saved["operations"]],
+    )
+    for name in names:
+        assert again.packed_mask(name) == session.packed_mask(name)
+        assert torch.equal(again.effective(name), session.effective(name))
+    assert torch.equal(again.original("conv.weight"), session.original("conv.weight"))
+    assert again.is_permanent("conv.weight") and again.is_permanent("fc1.weight")  # no originals
+    assert not again.is_permanent("fc2.weight")
+    assert [op.to_dict() for op in again.operations] == saved["operations"]
+    assert not again.history.entries and "saved session" in again.history.start_label
+    again.reset(["conv.weight"])
+    assert again.packed_mask("conv.weight") == session.floor("conv.weight")
+    with pytest.raises(PruningError, match="fresh session"):
+        again.load_state(saved["masks"])
