@@ -156,10 +156,16 @@ def layer_flops(session: PruningSession) -> dict[str, int] | None:
         for name, module in session.model.named_modules()
         if isinstance(module, nn.Linear | _ConvNd)
     ]
+    model = session.model
+    training = [(module, module.training) for module in model.modules()]
     try:
+        # Counting must not change the model: eval mode keeps batch-norm statistics as they are.
+        model.eval()
         with torch.no_grad():
-            session.model(session.example_input)
+            model(session.example_input)
     finally:
+        for module, mode in training:
+            module.training = mode
         for handle in handles:
             handle.remove()
     flops[""] = sum(flops.values())

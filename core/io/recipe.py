@@ -20,6 +20,8 @@ from core.pruning.operations import Operation, operation_from_dict
 from core.pruning.session import PruningSession
 
 FORMAT = "prunescope-recipe"
+#: The history budget while a replay runs: nothing is dropped until it is over.
+_UNBOUNDED = 1 << 62
 VERSION = 1
 #: The keyword arguments of :class:`PruningSession` that choose its targets.
 TARGET_OPTIONS = ("include_bias", "include_embeddings", "include_other")
@@ -145,18 +147,23 @@ def replay_job(
             session.info(name)  # UnknownParameterError names it and the known ones
     recorded = 0  # history entries pushed since the start or the last non-undoable operation
     count = len(recipe.operations) or 1
-    for i, op in enumerate(recipe.operations):
-        try:
-            entry = yield from scaled(session.apply_job(op, token), i / count, (i + 1) / count)
-        except BaseException:
-            for _ in range(min(recorded, session.history.cursor)):
-                session.undo()
-            if recorded:
-                session.history.drop_redo()  # the replayed steps are gone, not redoable
-            raise
-        if not op.undoable:
-            recorded = 0
-            token = NEVER_CANCELLED  # what came before can no longer be restored
-        elif entry is not None:  # None: nothing changed, nothing recorded
-            recorded += 1
+    budget = session.history.budget
+    session.history.set_budget(max(budget, _UNBOUNDED))  # every replayed step stays undoable
+    try:
+        for i, op in enumerate(recipe.operations):
+            try:
+                entry = yield from scaled(session.apply_job(op, token), i / count, (i + 1) / count)
+            except BaseException:
+                for _ in range(min(recorded, session.history.cursor)):
+                    session.undo()
+                if recorded:
+                    session.history.drop_redo()  # the replayed steps are gone, not redoable
+                raise
+            if not op.undoable:
+                recorded = 0
+                token = NEVER_CANCELLED  # what came before can no longer be restored
+            elif entry is not None:  # None: nothing changed, nothing recorded
+                recorded += 1
+    finally:
+        session.history.set_budget(budget)
     yield Progress(1.0, f"replayed {len(recipe.operations)} operations")

@@ -49,8 +49,13 @@ class Change(ABC):
     def redo_job(self, session: PruningSession, token: CancelToken) -> Job[None]:
         """Apply the change again (the session is in the state before it)."""
 
-    def release(self) -> None:  # noqa: B027 - most changes hold nothing to release
-        """Free what the change holds (called when the history drops it)."""
+    def release(self, applied: bool) -> None:  # noqa: B027 - most changes hold nothing
+        """Free what the change holds when the history drops it.
+
+        ``applied``: the change is part of the current state (dropped from the
+        start of the history), so only what undo would need goes; otherwise it
+        was undone (dropped from the redo end), so only what redo would need goes.
+        """
 
 
 def _mask_bytes(mask: PackedMask | None) -> int:
@@ -159,9 +164,12 @@ class ValueChange(Change):
 class ModelSwap(Change):
     """The session's whole model state replaced (new shapes after physical slimming)."""
 
-    session: PruningSession
     before: ModelState
     after: ModelState
+
+    def __post_init__(self) -> None:
+        # The undo data is the state that is not live: the previous one, as it is now.
+        self._nbytes = self.before.nbytes
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -169,8 +177,7 @@ class ModelSwap(Change):
 
     @property
     def nbytes(self) -> int:
-        # The live state is the session's; the other one is the undo data.
-        return max(self.before.nbytes, self.after.nbytes)
+        return self._nbytes
 
     def undo_job(self, session: PruningSession, token: CancelToken) -> Job[None]:
         token.check()
@@ -182,7 +189,8 @@ class ModelSwap(Change):
         session.swap_state(self.after)
         yield from ()
 
-    def release(self) -> None:
-        for state in (self.before, self.after):
-            if state is not self.session.state:
-                state.close()
+    def release(self, applied: bool) -> None:
+        # Dropped as applied: nothing will go back to the state before. Dropped as undone:
+        # nothing will go forward to the state after. Only that state is closed; the other
+        # may be live or needed by a neighbouring entry.
+        (self.before if applied else self.after).close()

@@ -4,7 +4,9 @@ An :class:`Entry` holds an operation (its spec, for labels and recipes) and
 the :class:`~core.pruning.changes.Change` it made (its undo data), so undo
 and redo never recompute anything. A new entry clears the redo part.
 
-The undo data of all entries is kept within :attr:`History.budget` bytes:
+The undo data of all entries is kept within :attr:`History.budget` bytes (a
+mask shared by consecutive entries is counted in each, so the figure errs on
+the safe side):
 beyond it the oldest applied entries are dropped (their operations stay in
 the session's recipe, they just cannot be undone any more), then undone
 entries from the far end of the redo part. :attr:`History.dropped` and
@@ -14,7 +16,7 @@ entries from the far end of the redo part. :attr:`History.dropped` and
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from core.pruning.changes import OBJECT_OVERHEAD, Change
 from core.pruning.operations import Operation
@@ -25,20 +27,24 @@ DEFAULT_BUDGET = 1 << 30
 
 @dataclass(frozen=True, eq=False)
 class Entry:
-    """One applied operation and what it changed."""
+    """One applied operation and what it changed.
+
+    :attr:`nbytes` is measured once, when the entry is made: the history adds
+    and later subtracts the same number.
+    """
 
     op: Operation
     change: Change
+    nbytes: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        size = self.change.nbytes + self.op.nbytes + OBJECT_OVERHEAD
+        object.__setattr__(self, "nbytes", size)
 
     @property
     def label(self) -> str:
         """The operation's human label."""
         return self.op.label
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of undo data the entry holds (its change, its spec's data, the entry)."""
-        return self.change.nbytes + self.op.nbytes + OBJECT_OVERHEAD
 
 
 class History:
@@ -184,7 +190,7 @@ class History:
 
     def _release(self, entry: Entry, applied: bool) -> None:
         self._bytes -= entry.nbytes
-        entry.change.release()
+        entry.change.release(applied)
         if self._on_drop is not None:
             self._on_drop(entry, applied)
 

@@ -69,8 +69,6 @@ class Operation(ABC):
     undoable: ClassVar[bool] = True
     #: False: a recipe cannot reproduce it (it carries values, not a rule).
     replayable: ClassVar[bool] = True
-    #: True: an application that changes nothing is not recorded in the history.
-    skip_if_unchanged: ClassVar[bool] = False
 
     targets: tuple[str, ...]
 
@@ -81,7 +79,7 @@ class Operation(ABC):
 
     @abstractmethod
     def apply_job(self, session: PruningSession, token: CancelToken) -> Job[Change | None]:
-        """Do the operation; return its undo data (None: nothing to undo)."""
+        """Do the operation; return its undo data (None: nothing changed, nothing to record)."""
 
     @property
     def nbytes(self) -> int:
@@ -131,6 +129,10 @@ class LayerPrune(MaskOperation):
         if not isinstance(self.method, PruningMethod):
             raise PruningError(f"not a pruning method: {self.method!r}")
         object.__setattr__(self, "targets", tuple(self.targets))
+
+    @property
+    def nbytes(self) -> int:
+        return self.method.nbytes
 
     @property
     def label(self) -> str:
@@ -278,7 +280,6 @@ class PaintStroke(Operation):
     keep: bool = False
 
     kind: ClassVar[str] = "paint"
-    skip_if_unchanged: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         cells = np.unique(np.asarray(self.cells, dtype=np.int64).reshape(-1))
@@ -422,8 +423,7 @@ class WeightUpdate(_NotReplayable):
     def apply_job(self, session: PruningSession, token: CancelToken) -> Job[Change | None]:
         from core.pruning.changes import ValueChange
 
-        before = session.read_values(self.targets)
-        yield from session.write_values_job(dict(self.values), token)
+        before = yield from session.write_values_job(dict(self.values), token)
         return ValueChange(before, dict(self.values))
 
 
@@ -456,15 +456,17 @@ class ReplaceModel(_NotReplayable):
         after = session.new_state(self.model)
         session.swap_state(after)
         yield Progress(1.0, "replaced the model")
-        return ModelSwap(session, before, after)
+        return ModelSwap(before, after)
 
 
 @dataclass(frozen=True)
 class OutsideChange(_NotReplayable):
-    """Weights changed behind the session's back, adopted as they are (cannot be undone).
+    """Weights changed behind the session's back, adopted (cannot be undone).
 
-    Recorded by the session when it notices the change; their earlier values
-    were never recorded, so undo stops here.
+    Recorded by the session when it notices the change: kept entries keep their
+    new values, pruned entries are zeroed again (the mask holds), replaced
+    parameters are followed. Their earlier values were never recorded, so undo
+    stops here.
     """
 
     targets: tuple[str, ...]
@@ -483,13 +485,15 @@ class OutsideChange(_NotReplayable):
 
 @dataclass(frozen=True)
 class RecordedStep(Operation):
-    """A non-replayable operation as the recipe remembers it: kind, targets, description."""
+    """A non-replayable operation as the recipe remembers it: kind, targets, description.
 
-    recorded_kind: str
+    Its :attr:`kind` is the kind of the operation it records (e.g. ``weight_update``).
+    """
+
+    kind: str  # type: ignore[misc]  # the recorded operation's kind, per instance
     targets: tuple[str, ...]
     description: str
 
-    kind: ClassVar[str] = "recorded"
     replayable: ClassVar[bool] = False
 
     @property
@@ -498,7 +502,7 @@ class RecordedStep(Operation):
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "op": self.recorded_kind,
+            "op": self.kind,
             "targets": list(self.targets),
             "description": self.description,
         }

@@ -41,7 +41,7 @@ from core.common.errors import PruningError, UnknownParameterError
 from core.common.jobs import NEVER_CANCELLED, CancelToken, Job, Progress, run_job
 from core.common.tensors import writable_flat
 from core.pruning.amounts import Amount
-from core.pruning.changes import MaskChange, MaskMap
+from core.pruning.changes import MaskMap
 from core.pruning.global_prune import GlobalPlan
 from core.pruning.history import DEFAULT_BUDGET, Entry, History
 from core.pruning.masks import PackedMask
@@ -148,6 +148,7 @@ class PruningSession:
         self._committed: list[Operation] = []
         self._listeners: list[ChangeListener] = []
         self._seen: dict[str, _Seen] = {}
+        self._watched_buffers: set[str] = set()
         self._remember_values()
 
     # -- lifecycle ------------------------------------------------------------
@@ -317,8 +318,8 @@ class PruningSession:
     def apply_job(self, op: Operation, token: CancelToken = NEVER_CANCELLED) -> Job[Entry | None]:
         """A job applying ``op``; cancelled or failed, it leaves the session unchanged.
 
-        Returns the history entry, or None for an operation that changed nothing
-        and is not recorded then (an empty paint stroke).
+        Returns the history entry, or None for an operation that cannot be
+        undone or that changed nothing (an empty paint stroke: not recorded).
         """
         if not isinstance(op, OutsideChange):
             self.check_outside_changes()
@@ -328,13 +329,11 @@ class PruningSession:
             self._remember_values()
         if not op.undoable:
             self.history.clear(f"{op.label} (undo cannot go further back)")
-            self._committed.append(op)
+            self._committed.append(op.recipe_step())
             self._notify(op.targets)
             return None
         if change is None:
-            if op.skip_if_unchanged:
-                return None
-            change = MaskChange({}, {})
+            return None  # nothing changed (an empty paint stroke): nothing to record
         entry = Entry(op, change)
         self.history.push(entry)
         self._notify(change.names)
@@ -437,8 +436,7 @@ class PruningSession:
                 with writable_flat(source) as flat:
                     self.vault.stash(layer.info.name, flat, shape, restorable)
             with writable_flat(layer.param) as flat:
-                for start, stop in chunk_ranges(flat.size):
-                    np.multiply(flat[start:stop], mask.chunk(start, stop), out=flat[start:stop])
+                zero_pruned(flat, mask)
             layer.mask, layer.floor = mask, floor
         self.vault.flush()
         self._committed = list(operations)
@@ -448,22 +446,62 @@ class PruningSession:
 
     # -- outside changes ----------------------------------------------------------
     def check_outside_changes(self) -> tuple[str, ...]:
-        """Adopt parameters changed behind the session's back (see module docstring).
+        """Adopt tensors changed behind the session's back (see module docstring).
 
-        Returns the names of the parameters found changed (recorded as one
-        :class:`OutsideChange`, which ends what undo can reach).
+        Watched: every parameter, and the buffers a weight update wrote. A
+        prunable parameter replaced by another object is followed; one converted
+        to another dtype or device loses its stored originals (its pruning becomes
+        permanent), one with a new shape loses its mask. Returns the names found
+        changed, recorded as one :class:`OutsideChange` (where undo stops).
+
+        Raises:
+            PruningError: a prunable parameter is gone from the model.
         """
+        followed = self._follow_replaced_parameters()
+        seen = {name: _seen(t) for name, t in self._watched().items()}
         changed = tuple(
-            name
-            for name, param in self.model.named_parameters()
-            if self._seen.get(name) != _seen(param)
+            dict.fromkeys(
+                [*followed, *(name for name, now in seen.items() if self._seen.get(name) != now)]
+            )
         )
         if changed:
             self.apply(OutsideChange(changed))
         return changed
 
+    def _watched(self) -> dict[str, torch.Tensor]:
+        tensors: dict[str, torch.Tensor] = dict(self.model.named_parameters())
+        buffers = dict(self.model.named_buffers())
+        tensors.update({name: buffers[name] for name in self._watched_buffers if name in buffers})
+        return tensors
+
     def _remember_values(self) -> None:
-        self._seen = {name: _seen(param) for name, param in self.model.named_parameters()}
+        self._seen = {name: _seen(t) for name, t in self._watched().items()}
+
+    def _follow_replaced_parameters(self) -> list[str]:
+        """Point layers at parameters replaced or converted outside; the names concerned."""
+        params = dict(self.model.named_parameters(remove_duplicate=False))
+        followed = []
+        for name, layer in self._state.layers.items():
+            param = params.get(name)
+            if param is None:
+                raise PruningError(
+                    f"{name} is no longer a parameter of the model; open the model again"
+                )
+            info = layer.info
+            now = (tuple(param.shape), param.dtype, param.device)
+            if param is layer.param and now == (info.shape, info.dtype, info.device):
+                continue
+            followed.append(name)
+            layer.param = param
+            if now == (info.shape, info.dtype, info.device):
+                continue
+            layer.info = dataclasses.replace(info, shape=now[0], dtype=now[1], device=now[2])
+            self.vault.forget(name)  # originals in the old dtype or shape cannot come back
+            if now[0] != info.shape:
+                layer.mask = layer.floor = None
+            else:
+                layer.floor = layer.mask
+        return followed
 
     # -- the receiver API of operations ----------------------------------------------
     def apply_floor(self, name: str, mask: PackedMask | None) -> PackedMask | None:
@@ -489,11 +527,13 @@ class PruningSession:
 
     def write_values_job(
         self, values: Mapping[str, torch.Tensor], token: CancelToken = NEVER_CANCELLED
-    ) -> Job[None]:
+    ) -> Job[dict[str, torch.Tensor]]:
         """Write new values into parameters or buffers; all or nothing.
 
         Pruned entries of prunable parameters stay zero (the mask holds), and
-        the stored originals of their kept entries are re-based.
+        the stored originals of their kept entries are re-based. Buffers written
+        here are watched for outside changes from then on. Returns CPU copies of
+        the values before.
         """
         tensors = self._tensors(values)
         for name, value in values.items():
@@ -502,7 +542,7 @@ class PruningSession:
                     f"{name}: new values have shape {tuple(value.shape)}, "
                     f"the model's have {tuple(tensors[name].shape)}"
                 )
-        before = {name: t.detach().clone() for name, t in tensors.items()}
+        before = self.read_values(tensors)
         try:
             for i, (name, value) in enumerate(values.items()):
                 token.check()
@@ -512,6 +552,9 @@ class PruningSession:
             for name, old in before.items():
                 self._write(name, tensors[name], old)
             raise
+        parameters = dict(self.model.named_parameters(remove_duplicate=False))
+        self._watched_buffers.update(name for name in values if name not in parameters)
+        return before
 
     def adopt_values(self, names: Iterable[str]) -> None:
         """Take the live values of ``names`` as they are (after an outside change)."""
@@ -578,8 +621,7 @@ class PruningSession:
             return
         self.vault.forget_positions(layer.info.name, layer.mask)
         with writable_flat(layer.param) as flat:
-            for start, stop in chunk_ranges(flat.size):
-                np.multiply(flat[start:stop], layer.mask.chunk(start, stop), out=flat[start:stop])
+            zero_pruned(flat, layer.mask)
 
     def _notify(self, names: tuple[str, ...]) -> None:
         for listener in list(self._listeners):
@@ -633,10 +675,7 @@ class PruningSession:
             if to_zero.kept:
                 segment = self.vault.stash(name, flat, layer.info.shape, to_zero, on_chunk)
                 keep = new if new is not None else PackedMask.full(layer.info.shape, kept=False)
-                for start, stop in chunk_ranges(flat.size):
-                    # Multiplying by the 0/1 mask is branch-free (a masked store is 20x slower
-                    # on random masks); weights are finite, so x * 0 is a zero.
-                    np.multiply(flat[start:stop], keep.chunk(start, stop), out=flat[start:stop])
+                zero_pruned(flat, keep)
             if to_restore.kept:
                 self.vault.restore(name, flat, to_restore)
         layer.mask = new
@@ -658,6 +697,19 @@ def _zeroed_between(
 
 def _zeroed(layer: _Layer, new: PackedMask | None) -> PackedMask:
     return _zeroed_between(layer.mask, new, layer.info.shape)
+
+
+def zero_pruned(flat: np.ndarray, mask: PackedMask) -> None:
+    """Set the entries of ``flat`` that ``mask`` prunes to +0.0, chunk by chunk.
+
+    The value bits are multiplied by the 0/1 mask as unsigned integers: branch-free
+    (a masked store is 20x slower on random masks), and every pruned entry becomes
+    exactly +0.0 whatever it held (a float ``x * 0`` keeps the sign, and is NaN for
+    infinite or NaN ``x``).
+    """
+    bits = flat.view(np.dtype(f"u{flat.itemsize}"))
+    for start, stop in chunk_ranges(flat.size):
+        np.multiply(bits[start:stop], mask.chunk(start, stop), out=bits[start:stop])
 
 
 def _seen(param: torch.Tensor) -> _Seen:

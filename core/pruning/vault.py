@@ -12,6 +12,7 @@ when the vault closes). The free space is checked before anything is written.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import queue
@@ -37,6 +38,8 @@ _DISK_MARGIN = 64 << 20
 _INDEX_BYTES = 4
 #: A parameter's segments are merged into one when there are more than this many.
 MAX_SEGMENTS = 32
+#: Spill-file bytes no longer needed that are tolerated before the file is rewritten.
+_RECLAIM_SLACK = 64 << 20
 
 
 @dataclass(eq=False)
@@ -96,8 +99,8 @@ class _Record:
 class _SpillFile:
     """An append-only file written by one background thread."""
 
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / "values.bin"
+    def __init__(self, folder: Path, name: str = "values.bin") -> None:
+        self.path = folder / name
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         self._size = 0
         self._queue: queue.Queue[tuple[_Piece, np.ndarray] | None] = queue.Queue(maxsize=4)
@@ -123,6 +126,11 @@ class _SpillFile:
         piece.offset = self._size
         self._size += piece.array.nbytes
         self._queue.put((piece, piece.array))
+
+    @property
+    def size(self) -> int:
+        """Bytes appended so far (live or not)."""
+        return self._size
 
     def flush(self) -> None:
         """Wait for queued writes; raise the first write error if any."""
@@ -156,6 +164,8 @@ class ValueVault:
         self, spill: bool = False, spill_dir: str | os.PathLike[str] | None = None
     ) -> None:
         self._records: dict[str, _Record] = {}
+        self._closed = False
+        self._generation = itertools.count(1)
         self._folder: Path | None = None
         self._file: _SpillFile | None = None
         if spill:
@@ -186,6 +196,7 @@ class ValueVault:
 
     def saved(self, name: str) -> PackedMask | None:
         """Positions of ``name`` whose original values are stashed (None: none)."""
+        self._check_open()
         record = self._records.get(name)
         if record is None:
             return None
@@ -203,6 +214,7 @@ class ValueVault:
 
         The segment is registered at once; :meth:`discard` removes it again.
         """
+        self._check_open()
         record = self._records.get(name)
         segment = _Segment()
         new_bits = empty_bits(flat.size)
@@ -211,7 +223,7 @@ class ValueVault:
             if record is not None:
                 want = want & ~unpack_bits(record.saved, start, stop)
             pack_into(new_bits, start, want)
-            piece = self._piece(want, flat[start:stop])
+            piece = self._piece(want, np.compress(want, flat[start:stop]))
             segment.pieces.append(piece)
             if on_chunk is not None:
                 on_chunk()
@@ -227,11 +239,11 @@ class ValueVault:
         return segment
 
     def _piece(self, want: np.ndarray, values: np.ndarray) -> _Piece:
-        """A piece of the values of ``values[want]``, queued for the spill file if any."""
-        count = int(np.count_nonzero(want))
-        if not count:
+        """A piece holding ``values`` (those at ``want``'s True entries, in order),
+        queued for the spill file if there is one."""
+        if not values.size:
             return _Piece(0, None)
-        piece = _make_piece(want, np.compress(want, values))
+        piece = _make_piece(want, values)
         if self._file is not None:
             self._file.append(piece)
         return piece
@@ -264,6 +276,7 @@ class ValueVault:
         on_chunk: Callable[[], None] | None = None,
     ) -> None:
         """Write the original values at ``positions`` (all must be stashed) into ``flat``."""
+        self._check_open()
         record = self._records.get(name)
         if record is None:
             if positions.kept:
@@ -330,11 +343,12 @@ class ValueVault:
                 if np.array_equal(keep, held):
                     continue
                 values = np.compress(keep[held], self._read(piece, dtype))
-                segment.pieces[i] = self._piece(keep, _expand(keep, values, dtype))
+                segment.pieces[i] = self._piece(keep, values)
         record.segments = [s for s in record.segments if any(p.count for p in s.pieces)]
         np.bitwise_and(record.saved, np.invert(positions.bits), out=record.saved)
         if not record.segments:
             del self._records[name]
+        self._reclaim_spill()
 
     def _compact(self, name: str, record: _Record, dtype: np.dtype, numel: int) -> None:
         """Merge a parameter's segments into one (bounds the bookkeeping per parameter)."""
@@ -346,8 +360,40 @@ class ValueVault:
                 if piece.count:
                     everything = np.full((stop - start + 7) // 8, 0xFF, dtype=np.uint8)
                     self._restore_piece(piece, everything, full, dtype)
-            merged.pieces.append(self._piece(unpack_bits(record.saved, start, stop), full))
+            saved = unpack_bits(record.saved, start, stop)
+            merged.pieces.append(self._piece(saved, np.compress(saved, full)))
         record.segments = [merged]
+        self._reclaim_spill()
+
+    def _reclaim_spill(self) -> None:
+        """Rewrite the spill file once most of it holds values no longer needed.
+
+        Merging and re-basing append the values they keep; without this the file
+        of a long fine-tuning session on a big model would only grow.
+        """
+        old = self._file
+        live = self.stored_bytes()
+        if old is None or self._folder is None or old.size <= 2 * live + _RECLAIM_SLACK:
+            return
+        try:
+            self.check_space(live)
+        except DiskSpaceError:
+            return  # keep appending; rewriting needs room for a second copy
+        old.flush()
+        new = _SpillFile(self._folder, f"values-{next(self._generation)}.bin")
+        for record in self._records.values():
+            dtype = _dtype_of_itemsize(record.itemsize)
+            for segment in record.segments:
+                for piece in segment.pieces:
+                    if piece.count:
+                        piece.array = old.read(piece, dtype)
+                        new.append(piece)
+        new.flush()
+        self._finalizer.detach()
+        old.close()
+        old.path.unlink(missing_ok=True)
+        self._file = new
+        self._finalizer = weakref.finalize(self, _cleanup, new, self._folder)
 
     def forget(self, name: str) -> None:
         """Drop every stashed value of ``name`` (after making its pruning permanent)."""
@@ -363,17 +409,16 @@ class ValueVault:
         )
 
     def close(self) -> None:
-        """Release the spill file and remove the temporary folder."""
+        """Release the spill file and remove the temporary folder; the vault is unusable after."""
         self._records.clear()
+        self._closed = True
         if self._file is not None:
             self._finalizer()
             self._file = None
 
-
-def _expand(held: np.ndarray, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    full = np.zeros(held.size, dtype=dtype)
-    np.place(full, held, values)
-    return full
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this vault of original values was closed")
 
 
 def _dtype_of_itemsize(itemsize: int) -> np.dtype:

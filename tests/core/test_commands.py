@@ -228,7 +228,7 @@ def test_an_optimiser_step_outside_is_adopted_and_never_undone_with_stale_values
     # Reading is exact at once: nothing is pruned, so the original is the live weight.
     assert torch.equal(session.original("fc1.weight"), stepped)
     session.prune("fc1.weight", L1Unstructured(0.3), mode="set")
-    assert [op.kind for op in session.operations] == [OutsideChange.kind, "layer_prune"]
+    assert [op.to_dict()["op"] for op in session.operations] == [OutsideChange.kind, "layer_prune"]
     session.prune("fc1.weight", L1Unstructured(0.0), mode="set")
     assert torch.equal(session.model.fc1.weight.detach(), stepped)
     session.undo()
@@ -363,3 +363,154 @@ def test_a_saved_state_loads_back_exactly(make_net) -> None:
     assert again.packed_mask("conv.weight") == session.floor("conv.weight")
     with pytest.raises(PruningError, match="fresh session"):
         again.load_state(saved["masks"])
+
+
+# --------------------------------------------------------------------- found by review
+def bits(t: torch.Tensor) -> torch.Tensor:
+    """The raw bits of a tensor, so -0.0 and +0.0 (and NaN payloads) compare as different."""
+    return t.detach().reshape(-1).view(torch.uint8).clone()
+
+
+def test_dropping_one_of_two_replacements_keeps_the_state_the_next_one_needs(
+    make_net, tmp_path
+) -> None:
+    session = PruningSession(make_net(), spill=True, spill_dir=str(tmp_path))
+    second = nn.Sequential(nn.Linear(16, 8), nn.Linear(8, 4))
+    session.replace_model(second)  # A -> B
+    session.prune("0.weight", L1Unstructured(0.5))  # on B
+    original_b = session.original("0.weight")
+    session.replace_model(nn.Sequential(nn.Linear(16, 4)))  # B -> C
+    session.history.set_budget(session.history.nbytes - session.history.entries[0].nbytes)
+    assert session.history.dropped == 1  # A -> B: only A's state may go
+    session.undo()
+    assert session.model is second
+    assert torch.equal(session.original("0.weight"), original_b)
+    session.undo()
+    assert torch.equal(session.model[0].weight.detach(), original_b)
+    # The other way: the far end of the redo part (B -> C) goes; B, live, must stay usable.
+    session.history.set_budget(session.history.entries[0].nbytes + 1)
+    assert len(session.history.entries) == 1
+    session.redo()
+    assert session.model is second and session.sparsity("0.weight") == 0.5
+    session.undo()
+    assert torch.equal(session.model[0].weight.detach(), original_b)
+    session.close()
+
+
+def test_a_parameter_replaced_outside_is_followed(make_net) -> None:
+    model = make_net()
+    session = PruningSession(model)
+    session.prune("fc1.weight", L1Unstructured(0.5))
+    model.fc1.weight = nn.Parameter(torch.randn(8, 16))
+    session.prune("fc1.weight", L1Unstructured(0.5), mode="set")
+    weight = model.fc1.weight.detach()
+    assert session.effective("fc1.weight") is not None
+    assert torch.equal(session.effective("fc1.weight"), weight)
+    assert int((weight == 0).sum()) == 64 == round(session.sparsity("fc1.weight") * 128)
+
+
+def test_a_dtype_change_outside_never_brings_back_values_of_the_old_dtype(make_net) -> None:
+    model = make_net()
+    session = PruningSession(model)
+    session.prune("fc1.weight", L1Unstructured(0.5))
+    mask = session.mask("fc1.weight")
+    model.double()
+    session.check_outside_changes()
+    assert session.info("fc1.weight").dtype == torch.float64
+    assert session.is_permanent("fc1.weight")  # its float32 originals are gone
+    session.reset()
+    weight = model.fc1.weight.detach()
+    assert weight.dtype == torch.float64 and weight[~mask].eq(0).all()
+    session.prune("fc1.weight", L1Unstructured(0.5))  # and it keeps working
+    session.undo()
+
+
+def test_history_bytes_are_the_sum_of_its_entries_whatever_happens_later(make_net) -> None:
+    session = PruningSession(make_net())
+    session.replace_model(make_net(1))
+    session.prune("fc1.weight", L1Unstructured(0.5))
+    session.prune("conv.weight", L1Unstructured(0.5))
+    assert session.history.nbytes == sum(e.nbytes for e in session.history.entries)
+    session.history.set_budget(session.history.nbytes - 1)
+    assert session.history.nbytes == sum(e.nbytes for e in session.history.entries)
+    assert session.history.nbytes <= session.history.budget
+
+
+def test_pruned_entries_are_plus_zero_whatever_they_held(make_net) -> None:
+    session = PruningSession(make_net())
+    with torch.no_grad():
+        session.model.fc1.weight[0, :3] = torch.tensor([-1.0, float("inf"), float("nan")])
+    session.check_outside_changes()
+    session.paint("fc1.weight", [0, 1, 2], keep=False)
+    assert torch.equal(
+        bits(session.effective("fc1.weight"))[:12], torch.zeros(12, dtype=torch.uint8)
+    )
+    new = torch.full((8, 16), float("inf"))
+    session.update_weights({"fc1.weight": new})
+    pruned = ~session.mask("fc1.weight")
+    assert bits(session.effective("fc1.weight")[pruned]).eq(0).all()
+    session.undo()
+    session.prune("fc2.weight", L1Unstructured(0.5))  # no NaN left behind to refuse
+
+
+def test_undo_is_bit_exact_for_signed_zeros(make_net) -> None:
+    session = PruningSession(make_net())
+    with torch.no_grad():
+        session.model.fc1.weight[0, 0] = -1.0
+    session.check_outside_changes()
+    session.paint("fc1.weight", [0], keep=False)  # -1.0 is pruned
+    session.update_weights({"fc1.weight": torch.full((8, 16), 5.0)})
+    before = bits(session.effective("fc1.weight"))
+    session.reset()  # -1.0 is back
+    session.undo()  # and pruned again: the same bits as before the reset
+    assert torch.equal(bits(session.effective("fc1.weight")), before)
+
+
+def test_buffers_a_weight_update_wrote_are_watched() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
+    session = PruningSession(model)
+    session.update_weights({"1.running_mean": torch.ones(2)}, "set statistics")
+    model.train()
+    model(torch.randn(4, 1, 5, 5))  # a training forward moves the running statistics
+    assert session.check_outside_changes() == ("1.running_mean",)
+    assert not session.history.can_undo()
+
+
+def test_statistics_do_not_move_batch_norm_buffers(make_net) -> None:
+    from core.analysis.stats import stats_job
+    from core.common.jobs import run_job
+
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)).train()
+    session = PruningSession(model, example_input=torch.randn(2, 1, 5, 5))
+    session.update_weights({"1.running_mean": torch.ones(2)})
+    run_job(stats_job(session))
+    assert model.training and session.check_outside_changes() == ()
+
+
+def test_the_spill_file_is_rewritten_once_most_of_it_is_dead(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(vault_module, "_RECLAIM_SLACK", 0)
+    model = nn.Sequential(nn.Linear(256, 256, bias=False))
+    session = PruningSession(model, spill=True, spill_dir=str(tmp_path))
+    session.prune("0.weight", L1Unstructured(0.5))
+    original = session.original("0.weight")
+    for i in range(10):
+        session.paint("0.weight", [int(torch.nonzero(~session.mask("0.weight").view(-1))[0])], True)
+        weight = session.effective("0.weight")
+        session.update_weights({"0.weight": weight * (1 + i / 100)})
+    file = session.vault._file
+    assert file is not None and file.size <= 2 * session.vault.stored_bytes()
+    assert len(list(session.vault.folder.iterdir())) == 1
+    pruned = ~session.mask("0.weight")
+    assert torch.equal(session.original("0.weight")[pruned], original[pruned])
+    session.close()
+
+
+def test_custom_masks_are_held_packed_and_counted(make_net) -> None:
+    from core.pruning.methods import CustomMask
+
+    keep = torch.rand(8, 16, generator=torch.Generator().manual_seed(0)) > 0.5
+    method = CustomMask(keep)
+    assert method.nbytes == 16 and torch.equal(method.compute_mask(torch.ones(8, 16)), keep)
+    session = PruningSession(make_net())
+    entry = session.apply(LayerPrune(("fc1.weight",), method, "set"))
+    assert entry is not None and entry.nbytes >= entry.change.nbytes + 16

@@ -57,7 +57,7 @@ def make_method(name: str, **params: Any) -> PruningMethod:
         from core.pruning.masks import PackedMask
 
         bits = np.frombuffer(base64.b64decode(params["mask_bits"]), dtype=np.uint8).copy()
-        params = {"mask": PackedMask(bits, params["mask_shape"]).to_bool()}
+        params = {"mask": PackedMask(bits, params["mask_shape"])}
     try:
         return cls(**params)
     except TypeError as exc:

@@ -69,6 +69,11 @@ class PruningMethod(ABC):
                         f"{spec.name} must be at most {spec.high_from} ({bound}), got {value}"
                     )
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of data the method holds beyond its few numbers (a custom mask's bits)."""
+        return 0
+
     # -- the mask --------------------------------------------------------------------------
     @abstractmethod
     def compute_mask(self, t: torch.Tensor, current: torch.Tensor | None = None) -> torch.Tensor:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from core.common.errors import InvalidMaskError, UnsupportedParameterError
+from core.common.jobs import NEVER_CANCELLED, CancelToken
 from core.pruning.amounts import Amount
 from core.pruning.masks import PackedMask
 from core.pruning.methods.base import PruningMethod
@@ -138,9 +139,17 @@ class QuantileRule(PruningMethod):
 
 @dataclass(frozen=True)
 class CustomMask(PruningMethod):
-    """Use a user-supplied boolean mask (True = keep), checked for shape and dtype."""
+    """Use a user-supplied boolean mask (True = keep), checked for shape and dtype.
 
-    mask: torch.Tensor = field(default_factory=lambda: torch.ones(0, dtype=torch.bool))
+    Given as a bool tensor or array (or a :class:`PackedMask`) and kept packed,
+    one bit per weight, so a custom mask held by the history or a recipe costs
+    what a layer's mask costs.
+    """
+
+    #: Given as a bool tensor, bool array or PackedMask; always a PackedMask after construction.
+    mask: PackedMask | torch.Tensor | np.ndarray = field(
+        default_factory=lambda: PackedMask.full((0,))
+    )
 
     name: ClassVar[str] = "custom_mask"
     label: ClassVar[str] = "Custom mask"
@@ -150,45 +159,66 @@ class CustomMask(PruningMethod):
     uses_amount: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        mask = self.mask
+        mask: Any = self.mask
+        if isinstance(mask, PackedMask):
+            return
         if isinstance(mask, np.ndarray):
             if mask.dtype != np.bool_:
                 raise InvalidMaskError(f"a custom mask must be boolean, got numpy {mask.dtype}")
-            mask = torch.from_numpy(np.ascontiguousarray(mask))
-        if not isinstance(mask, torch.Tensor):
+        elif isinstance(mask, torch.Tensor):
+            if mask.dtype != torch.bool:
+                raise InvalidMaskError(f"a custom mask must be boolean, got {mask.dtype}")
+        else:
             raise InvalidMaskError(
                 f"a custom mask must be a tensor or array, got {type(mask).__name__}"
             )
-        if mask.dtype != torch.bool:
-            raise InvalidMaskError(f"a custom mask must be boolean, got {mask.dtype}")
-        object.__setattr__(self, "mask", mask.detach())
+        object.__setattr__(self, "mask", PackedMask.from_bool(mask))
+
+    @property
+    def packed(self) -> PackedMask:
+        """The mask (True = keep), packed."""
+        assert isinstance(self.mask, PackedMask)
+        return self.mask
+
+    @property
+    def nbytes(self) -> int:
+        return self.packed.nbytes
 
     def describe(self) -> str:
-        return f"custom mask ({1 - self.mask.float().mean().item():.1%} pruned)"
+        return f"custom mask ({self.packed.sparsity:.1%} pruned)"
 
     def params(self) -> dict[str, object]:
-        packed = PackedMask.from_bool(self.mask)
         return {
-            "mask_shape": list(packed.shape),
-            "mask_bits": base64.b64encode(packed.bits.tobytes()).decode(),
+            "mask_shape": list(self.packed.shape),
+            "mask_bits": base64.b64encode(self.packed.bits.tobytes()).decode(),
         }
 
     def with_amount(self, amount: Amount) -> PruningMethod:
         return self
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, CustomMask) and torch.equal(self.mask, other.mask)
+        return isinstance(other, CustomMask) and self.packed == other.packed
 
     def __hash__(self) -> int:
-        return hash(self.mask.numpy().tobytes())
+        return hash(self.packed)
 
     def check(self, shape: Shape, current: PackedMask | None = None) -> None:
-        if tuple(self.mask.shape) != tuple(shape):
+        if self.packed.shape != tuple(shape):
             raise InvalidMaskError(
-                f"custom mask has shape {tuple(self.mask.shape)}, the weight has {tuple(shape)}"
+                f"custom mask has shape {self.packed.shape}, the weight has {tuple(shape)}"
             )
 
     def compute_mask(self, t: torch.Tensor, current: torch.Tensor | None = None) -> torch.Tensor:
         self.check(tuple(t.shape))
-        mask = self.mask.to(t.device)
+        mask = self.packed.to_bool(t.device)
         return mask if current is None else mask & current
+
+    def compute_packed(
+        self,
+        t: torch.Tensor,
+        current: PackedMask | None = None,
+        token: CancelToken = NEVER_CANCELLED,
+    ) -> PackedMask:
+        """The mask itself, combined with ``current`` on the packed bits (nothing unpacked)."""
+        self.check(tuple(t.shape))
+        return self.packed if current is None else self.packed & current

@@ -126,14 +126,14 @@ class ParamSpec:
                 f"{self.name} must be in [{low}, {high}], got {number:g}"
             )
 
-    def _coerce_fraction(self, value: Any) -> float | int:
+    def _coerce_fraction(self, value: Any) -> float:
         fraction = plain_amount(value)
         if isinstance(fraction, int) and fraction > 1:
             raise UnsupportedParameterError(
                 f"{self.label.lower()} takes a fraction in [0, 1], not a count ({fraction})"
             )
         validate_amount(fraction)
-        return fraction
+        return float(fraction)  # 0 and 1 are fractions here, never counts
 
     def _coerce_choice(self, value: Any) -> Any:
         if isinstance(value, np.generic):
