@@ -4,7 +4,10 @@ torch keeps ``weight_orig`` (a parameter), ``weight_mask`` (a float buffer)
 and a forward pre-hook that recomputes ``weight``. :func:`to_torch_pruned`
 produces that format from a session (so ``prune.is_pruned`` is true and
 ``prune.remove`` works); :func:`session_from_torch_pruned` adopts a model
-pruned with torch into a session, keeping its originals for undo.
+pruned with torch into a session, keeping its originals for undo. The two halves of adopting
+are public for models opened from files: :func:`strip_torch_pruning` makes a
+model plain and returns torch's masks; :func:`adopt_masks` starts a session
+with masks applied (also for masks read from a state_dict's ``*_mask`` keys).
 
 Tied weights (one tensor under several names, e.g. an LM head sharing the
 embedding's weight) have one mask in a session. In torch's format each module
@@ -16,6 +19,7 @@ same shared parameter) and its own ``<name>_mask``, as
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +85,106 @@ def session_from_torch_pruned(model: nn.Module, **session_options: Any) -> Pruni
             parameter that is not a bias). The model is then left in torch's
             format with the same masks and original values.
     """
+    found, groups, originals = _strip(model)
+    try:
+        return adopt_masks(model, {entry.name: entry.mask for entry in found}, **session_options)
+    except BaseException:
+        _restore(found, groups, originals)
+        raise
+
+
+def strip_torch_pruning(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Make a model pruned with torch.nn.utils.prune plain again; return torch's masks.
+
+    Each reparametrisation is removed and the original values are put back,
+    so the model computes as if never pruned. The masks (bool, on the CPU) are
+    keyed by every name torch pruned, tied names included; give them to
+    :func:`adopt_masks`. A model torch did not prune gives an empty dict.
+
+    Raises:
+        PruningError: a tied parameter is masked differently in its modules
+            (the model is then unchanged).
+    """
+    found, _, _ = _strip(model)
+    return {entry.name: entry.mask for entry in found}
+
+
+def adopt_masks(
+    model: nn.Module, masks: Mapping[str, torch.Tensor], **session_options: Any
+) -> PruningSession:
+    """A new session on ``model`` with ``masks`` applied, one undoable operation per tensor.
+
+    ``model`` holds the original values; each mask (True = kept) becomes a
+    "custom mask" operation, so undo brings the pruned entries back. Names the
+    default targets leave out widen the targets (biases, embeddings, other
+    parameters). The names of one tied tensor must carry equal masks (a name
+    of it without a mask counts as all kept).
+
+    Raises:
+        PruningError: a name is not a possible target, or a tied tensor's names
+            carry different masks. The session is closed and the model unchanged.
+    """
+    session = PruningSession(model, **covering_options(model, masks, session_options))
+    try:
+        for name, mask in _one_mask_per_tensor(session, masks).items():
+            session.apply(LayerPrune((name,), CustomMask(mask), mode="set"))
+    except BaseException:
+        session.close()
+        raise
+    return session
+
+
+def covering_options(
+    model: nn.Module, names: Iterable[str], session_options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Session options whose targets include ``names``.
+
+    When a name is not among the default targets (Linear/Conv weights), biases,
+    embeddings and other parameters are included, unless the options say otherwise.
+    """
+    options = dict(session_options)
+    defaults = {n for info in find_targets(model) for n in (info.name, *info.aliases)}
+    if any(name not in defaults for name in names):
+        options.setdefault("include_bias", True)
+        options.setdefault("include_embeddings", True)
+        options.setdefault("include_other", True)
+    return options
+
+
+def _one_mask_per_tensor(
+    session: PruningSession, masks: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """``masks`` keyed by the session's names, a tied tensor's names folded into one."""
+    folded: dict[str, torch.Tensor] = {}
+    for name, mask in masks.items():
+        try:
+            info = session.info(name)
+        except UnknownParameterError:
+            raise PruningError(
+                f"{name}: torch pruned it, but it is not among the session's targets "
+                "(Linear/Conv/Embedding weights, biases and other parameters of 2+ "
+                "dimensions can be)"
+            ) from None
+        for other in (info.name, *info.aliases):
+            seen = masks.get(other)
+            if seen is None and not bool(mask.all()):
+                raise PruningError(
+                    f"{name} is pruned but shares its tensor with {other}, which is "
+                    "not; a session prunes tied weights together"
+                )
+            if seen is not None and not torch.equal(seen, mask):
+                raise PruningError(
+                    f"{name} and {other} share one tensor but torch pruned them "
+                    "with different masks; a session keeps one mask per tensor"
+                )
+        folded[info.name] = mask
+    return folded
+
+
+def _strip(
+    model: nn.Module,
+) -> tuple[list[_Reparametrised], dict[int, list[_Reparametrised]], dict[int, torch.Tensor]]:
+    """Remove torch's reparametrisations, originals put back; what :func:`_restore` needs."""
     found = _reparametrised(model)
     groups: dict[int, list[_Reparametrised]] = {}
     for entry in found:
@@ -92,32 +196,7 @@ def session_from_torch_pruned(model: nn.Module, **session_options: Any) -> Pruni
     for key, entries in groups.items():
         with torch.no_grad():
             entries[0].original.copy_(originals[key])
-    session: PruningSession | None = None
-    try:
-        options = dict(session_options)
-        defaults = {n for info in find_targets(model) for n in (info.name, *info.aliases)}
-        if any(entry.name not in defaults for entry in found):
-            options.setdefault("include_bias", True)
-            options.setdefault("include_embeddings", True)
-            options.setdefault("include_other", True)
-        session = PruningSession(model, **options)
-        for entries in groups.values():
-            name = entries[0].name
-            try:
-                session.info(name)
-            except UnknownParameterError:
-                raise PruningError(
-                    f"{name}: torch pruned it, but it is not among the session's targets "
-                    "(Linear/Conv/Embedding weights, biases and other parameters of 2+ "
-                    "dimensions can be)"
-                ) from None
-            session.apply(LayerPrune((name,), CustomMask(entries[0].mask), mode="set"))
-    except BaseException:
-        if session is not None:
-            session.close()
-        _restore(found, groups, originals)
-        raise
-    return session
+    return found, groups, originals
 
 
 def _reparametrised(model: nn.Module) -> list[_Reparametrised]:
