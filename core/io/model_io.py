@@ -2,9 +2,8 @@
 
 Opening a whole-model file means unpickling, which runs code from the file:
 :func:`load_whole_model` is only to be called after the user said they trust
-it. Saving writes a plain state_dict (safetensors by default: no pickle; or
-torch's ``.pt``) of the pruned weights, plus the recipe beside it, so the file
-loads into the unmodified model class anywhere.
+it. Saving goes through :mod:`core.io.checkpoints` (every format, atomic writes,
+the recipe beside the file under its full name).
 """
 
 from __future__ import annotations
@@ -13,15 +12,13 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_model
 from torch import nn
 
 from core.common.errors import PruningError
-from core.io.recipe import save_recipe
+from core.io.checkpoints import format_for_path, recipe_path_for, save
 from core.pruning.session import PruningSession
 
 MODEL_SUFFIXES = (".pt", ".pth", ".bin")
-STATE_SUFFIXES = (".safetensors", ".pt", ".pth")
 
 
 def load_whole_model(path: str | os.PathLike[str]) -> nn.Module:
@@ -48,36 +45,12 @@ def load_whole_model(path: str | os.PathLike[str]) -> nn.Module:
     return obj.eval()
 
 
-def recipe_path_for(path: str | os.PathLike[str]) -> Path:
-    """The recipe path beside a checkpoint: ``m.safetensors`` → ``m.recipe.json``."""
-    path = Path(path)
-    return path.with_name(path.stem + ".recipe.json")
-
-
 def save_pruned(session: PruningSession, path: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Write the pruned model's state_dict to ``path`` and its recipe beside it.
+    """Save the pruned model to ``path`` in the format its name implies, and its recipe beside it.
 
-    The suffix picks the format: ``.safetensors`` (no pickle) or ``.pt``/``.pth``
-    (``torch.save``). Files are written to a temporary name first, so a failure
-    never leaves a half-written checkpoint. Returns (checkpoint, recipe) paths.
+    See :mod:`core.io.checkpoints` (``.safetensors``/``.pt``: the state_dict,
+    ``.prunescope``: the session, ``.pt2``: torch.export, ``.onnx``: ONNX).
+    Writes are atomic. Returns (file, recipe) paths.
     """
-    path = Path(path)
-    if path.suffix not in STATE_SUFFIXES:
-        raise PruningError(f"{path.name}: choose a .safetensors or .pt file name")
-    recipe = recipe_path_for(path)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        if path.suffix == ".safetensors":
-            save_model(session.model, str(partial))
-        else:
-            torch.save(session.model.state_dict(), partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    partial_recipe = recipe.with_name(recipe.name + ".partial")
-    try:
-        save_recipe(session, partial_recipe)
-        os.replace(partial_recipe, recipe)
-    finally:
-        partial_recipe.unlink(missing_ok=True)
-    return path, recipe
+    saved = save(session, path, format_for_path(path))
+    return saved.path, recipe_path_for(saved.path)
