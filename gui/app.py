@@ -21,6 +21,9 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[st
     parser = argparse.ArgumentParser(
         prog="prunescope",
         description="PruneScope: prune a PyTorch model and look at what changed.",
+        epilog="Headless commands (no window): stats, prune and apply; run "
+        "`python main.py COMMAND --help` for each. `python main.py open MODEL` is the same "
+        "as `python main.py MODEL`.",
     )
     parser.add_argument(
         "model",
