@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,6 +21,9 @@ from torch import nn
 from core.analysis.stats import ModelStats, stats_job
 from core.common.jobs import CancelToken, Job, Progress
 from core.demos import DigitsData, evaluate_accuracy, load_digits
+from core.io.checkpoints import SavedFiles, save_job
+from core.io.loading import FactoryRequired, TrustRequired, open_model_job, open_session
+from core.io.references import ModelReference
 from core.pruning.history import DEFAULT_BUDGET
 from core.pruning.operations import GlobalPrune, LayerPrune, MakePermanent, Operation, Reset
 from core.pruning.session import PruningSession
@@ -36,6 +40,22 @@ class LoadedModel:
     example_input: torch.Tensor | None = None
     data: DigitsData | None = None
     source: str = ""  # file path, or "" for a built-in demo
+    #: How to build the model again (saved in session checkpoints), when known.
+    reference: ModelReference | None = None
+    #: A session prepared in a worker (masks or a saved state put back); else a fresh one.
+    session: PruningSession | None = None
+    #: What the loader wants the user to know.
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """What :meth:`SessionController.open` was asked to open (to ask again with more)."""
+
+    spec: str
+    weights: str | None = None
+    args: tuple[tuple[str, Any], ...] = ()
+    trust: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,6 +73,10 @@ class SessionController(QObject):
 
     Signals:
         model_loaded(): a new model/session replaced the old one.
+        opened(loaded): a model opened by :meth:`open` is shown (after model_loaded).
+        open_refused(request, error): opening needs the user's trust or a factory first.
+        open_failed(request, error): opening failed (``error`` also reports it).
+        saved(files): :meth:`save` wrote a :class:`~core.io.checkpoints.SavedFiles`.
         masks_changed(names): masks (and weights) of these parameters changed.
         history_changed(): the undo history changed.
         busy_changed(busy): a job started or finished.
@@ -67,6 +91,10 @@ class SessionController(QObject):
     """
 
     model_loaded = Signal()
+    opened = Signal(object)
+    open_refused = Signal(object, object)
+    open_failed = Signal(object, object)
+    saved = Signal(object)
     masks_changed = Signal(tuple)
     history_changed = Signal()
     busy_changed = Signal(bool)
@@ -106,12 +134,78 @@ class SessionController(QObject):
         if self.session is not None:
             self.session.close()
         self.loaded = loaded
-        self.session = PruningSession(
+        self.session = loaded.session or PruningSession(
             loaded.model, example_input=loaded.example_input, history_budget=self.history_budget
         )
+        self.session.history.set_budget(self.history_budget)
         self.model_loaded.emit()
         self.history_changed.emit()
         self.refresh()
+
+    def open(self, request: OpenRequest) -> bool:
+        """Open a model in a worker (after queued commands), then show it.
+
+        Emits ``opened(loaded)``; ``open_refused(request, error)`` when the
+        loader needs the user first (:class:`TrustRequired`, :class:`FactoryRequired`);
+        other errors reach ``open_failed`` and ``error``, and the current model stays.
+        """
+
+        def job(token: CancelToken) -> Job[LoadedModel]:
+            opened = yield from open_model_job(
+                request.spec,
+                weights=request.weights,
+                args=dict(request.args),
+                trust=request.trust,
+                token=token,
+            )
+            yield Progress(0.95, "preparing the session")
+            session = open_session(opened, history_budget=self.history_budget)
+            data = load_digits() if opened.has_data else None
+            return LoadedModel(
+                opened.model,
+                opened.name,
+                opened.example_input,
+                data,
+                source=request.weights or request.spec,
+                reference=opened.reference,
+                session=session,
+                notes=opened.notes,
+            )
+
+        def done(loaded: LoadedModel) -> None:
+            self.load(loaded)
+            self.opened.emit(loaded)
+
+        def refused(exc: BaseException) -> bool:
+            if isinstance(exc, TrustRequired | FactoryRequired):
+                self.open_refused.emit(request, exc)
+                return True
+            self.open_failed.emit(request, exc)
+            return False
+
+        label = f"Open {Path(request.weights or request.spec).name or request.spec}"
+        self._commands.append(lambda: self.runner.run(label, job, done, refused))
+        self._next()
+        return True
+
+    def save(self, path: str, format: str) -> bool:
+        """Save the session in a worker (see :func:`core.io.checkpoints.save_job`).
+
+        Emits ``saved(files)``; errors reach ``error``.
+        """
+        session = self._require_session()
+        reference = self.loaded.reference if self.loaded is not None else None
+        reference_data = reference.to_dict() if reference is not None else None
+
+        def job(token: CancelToken) -> Job[SavedFiles]:
+            return (
+                yield from save_job(session, path, format, reference=reference_data, token=token)
+            )
+
+        label = f"Save {Path(path).name}"
+        self._commands.append(lambda: self.runner.run(label, job, self.saved.emit))
+        self._next()
+        return True
 
     def set_history_budget(self, budget: int) -> None:
         """Keep at most ``budget`` bytes of undo data (drops the oldest at once if needed)."""
@@ -314,4 +408,5 @@ def load_builtin_demo(name: str = "cnn") -> LoadedModel:
 
     demo = load_demo(name)
     data = load_digits() if demo.has_data else None
-    return LoadedModel(demo.model, f"demo {name}", demo.example_input, data)
+    reference = ModelReference("demo", name)  # so a saved session can rebuild it
+    return LoadedModel(demo.model, f"demo {name}", demo.example_input, data, reference=reference)

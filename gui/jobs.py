@@ -75,11 +75,12 @@ class JobRunner(QObject):
         label: str,
         make_job: Callable[[CancelToken], Job[Any]],
         on_result: Callable[[Any], None] | None = None,
-        on_error: Callable[[BaseException], None] | None = None,
+        on_error: Callable[[BaseException], bool | None] | None = None,
     ) -> bool:
         """Start ``make_job(token)`` in a worker; False if another job is running.
 
-        ``on_result(result)`` and ``on_error(exc)`` run on the GUI thread.
+        ``on_result(result)`` and ``on_error(exc)`` run on the GUI thread; when
+        ``on_error`` returns True it handled the error and ``failed`` is not emitted.
         """
         if self._worker is not None:
             return False
@@ -112,7 +113,7 @@ class JobRunner(QObject):
             self.finished.emit(label)
 
     def _errored(
-        self, exc: BaseException, on_error: Callable[[BaseException], None] | None
+        self, exc: BaseException, on_error: Callable[[BaseException], bool | None] | None
     ) -> None:
         label = self._end()
         if isinstance(exc, _CarriedError):
@@ -120,9 +121,7 @@ class JobRunner(QObject):
         try:
             if isinstance(exc, JobCancelled):
                 self.cancelled.emit(label)
-            else:
-                if on_error is not None:
-                    on_error(exc)
+            elif not (on_error is not None and on_error(exc)):
                 details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
                 self.failed.emit(label, str(exc) or type(exc).__name__, details)
         finally:

@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
 
 from core.analysis.stats import ModelStats
 from core.demos import DEMO_NAMES
-from core.io.model_io import MODEL_SUFFIXES, load_whole_model, save_pruned
 from core.pruning.operations import PaintStroke
 from core.viz.display import LAYOUTS, display_shape
 from gui.controller import LayerSnapshot, LoadedModel, SessionController, load_builtin_demo
@@ -43,11 +42,10 @@ from gui.histogram import MagnitudeHistogram
 from gui.history_view import HistoryView
 from gui.layer_controls import LayerControls
 from gui.layer_views import LayerViews
+from gui.model_files import ModelFiles
 from gui.model_tree import ModelTreeView
 from gui.pattern_lab import PatternLab
 from gui.stats_panel import StatsPanel
-
-MAX_RECENT = 8
 
 
 def _elongation(shape: tuple[int, int]) -> float:
@@ -66,6 +64,12 @@ class MainWindow(QMainWindow):
         self._fit_to_screen()
         self.controller = controller or SessionController(self)
         self.settings = QSettings()
+        self.files = ModelFiles(self, self.controller, self.settings)
+        self.files.recent_changed.connect(self._fill_recent_menu)
+        self.files.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        self.files.error.connect(lambda text: self.show_error(text, ""))
+        self.controller.opened.connect(self._on_opened)
+        self.controller.open_failed.connect(self._on_open_failed)
         self._current: str = ""  # parameter selected for the layer views
         self._shown: str = ""  # parameter the layer views last drew
         self._progress_message = ""  # last progress text, cleared when the job ends
@@ -156,7 +160,15 @@ class MainWindow(QMainWindow):
                 "&Open model…",
                 self.open_model_dialog,
                 QKeySequence.StandardKey.Open,
-                "Open a whole model saved with torch.save(model)",
+                "Open a model file: a state_dict (with the code that builds it), a saved "
+                "PruneScope session, TorchScript, a torch-pruned or a whole pickled model",
+            )
+        )
+        file_menu.addAction(
+            self._action(
+                "Open model &folder…",
+                self.files.open_folder_dialog,
+                tip="Open a Hugging Face model folder (config.json + model.safetensors)",
             )
         )
         demos = file_menu.addMenu("Open &demo")
@@ -165,10 +177,11 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addSeparator()
         self.save_action = self._action(
-            "&Save pruned model…",
+            "&Save pruned model as…",
             self.save_dialog,
             QKeySequence.StandardKey.Save,
-            "Write the pruned weights as a plain state_dict plus the recipe",
+            "Save as a plain state_dict, a PruneScope session, torch's pruned format, "
+            "sparse, torch.export or ONNX, with the recipe beside it",
         )
         file_menu.addAction(self.save_action)
         file_menu.addAction(
@@ -269,65 +282,24 @@ class MainWindow(QMainWindow):
         self._load(load_builtin_demo(name))
 
     def open_model_dialog(self) -> None:
-        """Ask for a whole-model file and open it (after a trust confirmation)."""
-        start = self.settings.value("last_dir", str(Path.home()))
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open model", str(start), "PyTorch models (*.pt *.pth *.bin);;All files (*)"
-        )
-        if path:
-            self.open_model_file(path)
+        """Ask for a model file and open it (see :class:`~gui.model_files.ModelFiles`)."""
+        self.files.open_dialog()
 
     def open_model_file(self, path: str, confirm: bool = True) -> bool:
-        """Open a file saved with ``torch.save(model)``; asks first since unpickling runs code."""
-        if confirm and not self._trust(path):
-            return False
-        try:
-            model = load_whole_model(path)
-        except Exception as exc:
-            self.show_error(str(exc), "")
-            return False
-        self.settings.setValue("last_dir", str(Path(path).parent))
-        self._remember_recent(path)
-        self._load(LoadedModel(model, Path(path).name, source=path))
-        return True
+        """Open a model file or folder in a worker.
 
-    def _trust(self, path: str) -> bool:
-        answer = QMessageBox.warning(
-            self,
-            "Open a pickled model?",
-            f"Opening {Path(path).name} unpickles it, which can run any code the file "
-            "contains.\n\nOnly open files you created or trust.",
-            QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel,
-        )
-        return answer == QMessageBox.StandardButton.Open
+        ``confirm=False`` is for callers that vouch for the file (tests, scripts):
+        nothing is asked, a pickle is trusted, a missing factory is an error.
+        """
+        return self.files.open_path(path, trust=not confirm, interactive=confirm)
 
     def save_dialog(self) -> None:
-        """Ask where to save the pruned model and its recipe."""
-        if self.controller.session is None:
-            return
-        start = Path(str(self.settings.value("last_dir", str(Path.home()))))
-        path, _ = QFileDialog.getSaveFileName(
-            self,
-            "Save pruned model",
-            str(start / "pruned.safetensors"),
-            "safetensors (*.safetensors);;PyTorch state_dict (*.pt *.pth)",
-        )
-        if path:
-            self.save_to(path)
+        """Ask where and in which format to save the pruned model."""
+        self.files.save_dialog()
 
-    def save_to(self, path: str) -> bool:
-        """Save the pruned state_dict and recipe (``.safetensors`` or ``.pt``)."""
-        session = self.controller.session
-        if session is None or self.controller.busy:
-            return False
-        try:
-            checkpoint, recipe = save_pruned(session, path)
-        except Exception as exc:
-            self.show_error(f"Could not save {Path(path).name}: {exc}", "")
-            return False
-        self.statusBar().showMessage(f"Saved {checkpoint.name} and {recipe.name}", 6000)
-        return True
+    def save_to(self, path: str, format: str | None = None) -> bool:
+        """Save the pruned model in a worker (format from the suffix unless given)."""
+        return self.files.save_to(path, format)
 
     def export_target(self) -> QWidget:
         """What File > Export view draws: the current tab's main content."""
@@ -355,6 +327,15 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Exported {written.name}", 5000)
         return True
 
+    def _on_opened(self, loaded: LoadedModel) -> None:
+        self.setWindowTitle(f"PruneScope — {loaded.name}")
+        if loaded.notes:
+            self.statusBar().showMessage(" ".join(loaded.notes), 8000)
+
+    def _on_open_failed(self, _request: object, _error: object) -> None:
+        if self.controller.session is None:  # the window is never left without a model
+            self.open_demo(DEMO_NAMES[0])
+
     def _load(self, loaded: LoadedModel) -> None:
         if self.controller.busy:
             self.show_error("Wait for the running job to finish (or cancel it) first.", "")
@@ -362,14 +343,8 @@ class MainWindow(QMainWindow):
         self.controller.load(loaded)
         self.setWindowTitle(f"PruneScope — {loaded.name}")
 
-    def _remember_recent(self, path: str) -> None:
-        recent = [p for p in self._recent() if p != path]
-        self.settings.setValue("recent", [path, *recent][:MAX_RECENT])
-        self._fill_recent_menu()
-
     def _recent(self) -> list[str]:
-        value = self.settings.value("recent", [])
-        return [value] if isinstance(value, str) else list(value or [])
+        return self.files.recent()
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -379,10 +354,9 @@ class MainWindow(QMainWindow):
             )
         self.recent_menu.setEnabled(bool(self._recent()))
 
-    # -- drag and drop ----------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()
-        if urls and all(Path(u.toLocalFile()).suffix in MODEL_SUFFIXES for u in urls[:1]):
+        if urls and urls[0].isLocalFile():  # the loader says what it cannot open
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:

@@ -8,19 +8,13 @@ history clicks) and checks the engine's state against what the widgets show.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
-import shiboken6
 import torch
-from PySide6.QtCore import QCoreApplication, QPoint, QPointF, QSettings, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
-from pytestqt.exceptions import TimeoutError as QtTimeoutError
+from PySide6.QtCore import QPoint, QPointF, Qt
 from safetensors.torch import load_model
 from torch import nn
 
@@ -35,43 +29,21 @@ from gui.heatmap import HeatmapView
 from gui.main_window import MainWindow
 from gui.model_tree import PARAM_ROLE, SPARSITY_COLUMN, SPARSITY_ROLE
 from gui.stats_panel import format_percent
-
-CONV = "block1.conv1.weight"  # (16, 16, 3, 3): 2,304 weights
-FC = "classifier.weight"  # (10, 32): 320 weights
-TIMEOUT = 20_000
-STUCK_TIMEOUT = 3_000  # where a bug would leave the window busy for ever
+from tests.gui.window_helpers import (
+    CONV,
+    FC,
+    STUCK_TIMEOUT,
+    TIMEOUT,
+    apply_l1,
+    close_error_dialogs,
+    error_dialogs,
+    make_window,
+    select,
+    wait_idle,
+)
 
 
 # ----------------------------------------------------------------------------- helpers
-def wait_idle(qtbot, window: MainWindow, timeout: int = TIMEOUT) -> None:
-    """Until no job runs or is about to start and every heatmap shows its full image."""
-
-    timers = [
-        t
-        for t in (
-            getattr(window.layer_controls, "_preview_timer", None),
-            getattr(window.global_panel, "_plan_timer", None),
-        )
-        if isinstance(t, QTimer)
-    ]
-
-    def idle() -> bool:
-        return (
-            not window.controller.busy
-            and not window.layer_views.pending
-            and not any(t.isActive() for t in timers)
-        )
-
-    try:
-        qtbot.waitUntil(idle, timeout=timeout)
-    except QtTimeoutError:
-        views = window.layer_views.views
-        raise AssertionError(
-            f"not idle: busy={window.controller.busy} ({window.controller.runner.label!r}), "
-            f"pending={[v.pending for v in views]}, timers={[t.isActive() for t in timers]}"
-        ) from None
-
-
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     """A deep copy of every parameter and buffer."""
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -132,14 +104,6 @@ def displayed(window: MainWindow, tensor: torch.Tensor) -> np.ndarray:
     return display_matrix(tensor.float(), window.layer_views.layout_name).numpy()
 
 
-def select(qtbot, window: MainWindow, name: str) -> None:
-    window.tree.select_param(name)
-    wait_idle(qtbot, window)
-    assert window.tree.selected_params() == (name,)
-    assert window.layer_controls.targets == (name,)
-    assert name in window.layer_title.text()
-
-
 def cell_pos(view: HeatmapView, row: int, col: int) -> QPoint:
     """Viewport pixel at the centre of display cell ``(row, col)``."""
     scene = view.view_box.mapViewToScene(QPointF(col + 0.5, row + 0.5))
@@ -156,79 +120,7 @@ def click_cell(qtbot, window: MainWindow, row: int, col: int, keep: bool = False
     qtbot.mouseClick(view.viewport(), button, pos=cell_pos(view, row, col))
 
 
-def error_dialogs() -> list[QMessageBox]:
-    return [
-        w
-        for w in QApplication.topLevelWidgets()
-        if isinstance(w, QMessageBox) and w.objectName() == "errorDialog" and w.isVisible()
-    ]
-
-
-def close_error_dialogs() -> None:
-    for box in error_dialogs():
-        box.done(0)
-
-
-def apply_l1(qtbot, window: MainWindow, name: str, percent: float) -> None:
-    """Select ``name``, set L1 unstructured ``percent`` (mode set) and click Apply."""
-    select(qtbot, window, name)
-    controls = window.layer_controls
-    controls.set_method("l1_unstructured")
-    controls.set_amount_percent(percent)
-    controls.set_mode("set")
-    wait_idle(qtbot, window)
-    assert controls.apply_button.isEnabled()
-    qtbot.mouseClick(controls.apply_button, Qt.MouseButton.LeftButton)
-    wait_idle(qtbot, window)
-
-
 # ----------------------------------------------------------------------------- fixtures
-@pytest.fixture
-def settings_dir(tmp_path: Path) -> Iterator[Path]:
-    """Settings go to a temporary folder under test-only names."""
-    folder = tmp_path / "settings"
-    folder.mkdir()
-    old = (QCoreApplication.organizationName(), QCoreApplication.applicationName())
-    QCoreApplication.setOrganizationName("PruneScopeTests")
-    QCoreApplication.setApplicationName("test_main_window")
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    for fmt in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
-        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(folder))
-    yield folder
-    QCoreApplication.setOrganizationName(old[0])
-    QCoreApplication.setApplicationName(old[1])
-
-
-def make_window(qtbot) -> MainWindow:
-    window = MainWindow()
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
-
-
-@pytest.fixture
-def window(qtbot, settings_dir) -> Iterator[MainWindow]:
-    win = make_window(qtbot)
-    assert str(settings_dir) in win.settings.fileName()
-    win.open_demo("cnn")
-    wait_idle(qtbot, win)
-    yield win
-    close_error_dialogs()
-    if not shiboken6.isValid(win):  # pytest-qt already closed and deleted it
-        return
-    if win.controller.busy:
-        win.controller.cancel()
-    # A test already failed on a stuck job: do not hide that failure here.
-    with contextlib.suppress(QtTimeoutError):
-        qtbot.waitUntil(lambda: not win.controller.busy, timeout=1_000)
-    if not shiboken6.isValid(win):
-        return
-    win.close()
-    if win.controller.session is not None:
-        win.controller.session.close()
-
-
 # ----------------------------------------------------------------------------- 1. opening
 def test_open_demo_fills_tree_selects_first_layer_and_measures(window):
     session = window.controller.session
@@ -657,8 +549,9 @@ def test_save_writes_checkpoint_and_recipe_that_reload(qtbot, window, tmp_path):
     apply_l1(qtbot, window, FC, 30.0)
     path = tmp_path / "m.safetensors"
     assert window.save_to(str(path))
+    wait_idle(qtbot, window)  # saving runs in a worker
     assert path.is_file()
-    recipe = tmp_path / "m.recipe.json"
+    recipe = tmp_path / "m.safetensors.recipe.json"  # under the file's full name
     assert recipe.is_file()
     assert "block1.conv1.weight" in recipe.read_text()
     assert "m.safetensors" in window.statusBar().currentMessage()
@@ -695,9 +588,10 @@ def test_open_whole_model_file_and_reject_state_dict(qtbot, window, tmp_path):
 
     state = tmp_path / "state.pt"
     torch.save(model.state_dict(), state)
-    assert not window.open_model_file(str(state), confirm=False)
+    assert window.open_model_file(str(state), confirm=False)  # opens in a worker
     qtbot.waitUntil(lambda: bool(error_dialogs()), timeout=TIMEOUT)
     assert "state_dict" in error_dialogs()[0].text()
+    assert "factory" in error_dialogs()[0].text()
     close_error_dialogs()
     # the model already open stays open and usable
     assert window.controller.session is session
@@ -705,9 +599,11 @@ def test_open_whole_model_file_and_reject_state_dict(qtbot, window, tmp_path):
     apply_l1(qtbot, window, "2.weight", 40.0)
     assert session.sparsity("2.weight") == round(0.4 * 15) / 15
 
-    assert not window.open_model_file(str(tmp_path / "missing.pt"), confirm=False)
+    window.open_model_file(str(tmp_path / "missing.pt"), confirm=False)
     qtbot.waitUntil(lambda: bool(error_dialogs()), timeout=TIMEOUT)
+    assert "missing.pt" in error_dialogs()[0].text()
     close_error_dialogs()
+    assert window.controller.session is session
 
 
 # ----------------------------------------------------------------------------- 11. settings
