@@ -25,8 +25,27 @@ from core.common.errors import (
 )
 from core.common.jobs import NEVER_CANCELLED, CancelToken, Job, Progress, run_job
 from core.demos import DEMO_NAMES, evaluate_accuracy, load_demo, load_digits
-from core.io.model_io import load_whole_model, save_pruned
+from core.io.checkpoints import (
+    FORMATS,
+    SavedFiles,
+    SavedSession,
+    format_for_path,
+    read_session,
+    read_sparse,
+    save,
+    save_job,
+)
+from core.io.loading import (
+    FactoryRequired,
+    OpenedModel,
+    StateMismatch,
+    TrustRequired,
+    open_model,
+    open_model_job,
+    open_session,
+)
 from core.io.recipe import Recipe, load_recipe, recipe_of, replay_job, save_recipe
+from core.io.references import ModelReference, parse_model_spec
 from core.io.torch_interop import session_from_torch_pruned, to_torch_pruned
 from core.pruning.history import Entry, History
 from core.pruning.masks import PackedMask
@@ -61,6 +80,7 @@ from core.pruning.session import PruningSession
 
 __all__ = [
     "DEMO_NAMES",
+    "FORMATS",
     "METHODS",
     "NEVER_CANCELLED",
     "BlockSparsity",
@@ -68,6 +88,7 @@ __all__ = [
     "CustomMask",
     "DiskSpaceError",
     "Entry",
+    "FactoryRequired",
     "GlobalPrune",
     "History",
     "InvalidAmountError",
@@ -81,9 +102,11 @@ __all__ = [
     "MagnitudeThreshold",
     "MakePermanent",
     "Mode",
+    "ModelReference",
     "ModelStats",
     "NMSparsity",
     "NonFiniteWeightsError",
+    "OpenedModel",
     "Operation",
     "OutsideChange",
     "PackedMask",
@@ -98,20 +121,31 @@ __all__ = [
     "Recipe",
     "ReplaceModel",
     "Reset",
+    "SavedFiles",
+    "SavedSession",
+    "StateMismatch",
+    "TrustRequired",
     "UnknownParameterError",
     "UnsupportedParameterError",
     "WeightUpdate",
     "evaluate_accuracy",
+    "format_for_path",
     "load_demo",
     "load_digits",
     "load_recipe",
-    "load_whole_model",
     "make_method",
+    "open_model",
+    "open_model_job",
+    "open_session",
     "operation_from_dict",
+    "parse_model_spec",
+    "read_session",
+    "read_sparse",
     "recipe_of",
     "replay_job",
     "run_job",
-    "save_pruned",
+    "save",
+    "save_job",
     "save_recipe",
     "session_from_torch_pruned",
     "stats_job",
