@@ -53,11 +53,16 @@ class FactoryDialog(QDialog):
     """Asks which code builds the model of a weights-only file, and its arguments."""
 
     def __init__(
-        self, parent: QWidget | None, file: str, message: str, factory: str, args: dict[str, Any]
+        self, parent: QWidget | None, file: str, factory: str, args: dict[str, Any]
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Which code builds this model?")
-        explanation = QLabel(message)
+        explanation = QLabel(
+            f"{Path(file).name} holds only weights (a state_dict). Name the Python function "
+            "that builds the model, as package.module:function (importable, or in a .py file "
+            "beside the weights), and its keyword arguments. The answer is remembered for "
+            "this file."
+        )
         explanation.setWordWrap(True)
         self.factory = QComboBox()
         self.factory.setEditable(True)
@@ -187,10 +192,10 @@ class ModelFiles(QObject):
         if answer == QMessageBox.StandardButton.Open:
             self._open(OpenRequest(request.spec, request.weights, request.args, True), True)
 
-    def _ask_factory(self, request: OpenRequest, error: FactoryRequired) -> None:
+    def _ask_factory(self, request: OpenRequest, _error: FactoryRequired) -> None:
         file = request.weights or request.spec
         factory, args = self.remembered_factory(file) or DEMO_FACTORIES[0]
-        dialog = FactoryDialog(self._window, file, str(error), factory, dict(args))
+        dialog = FactoryDialog(self._window, file, factory, dict(args))
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         factory, args = dialog.choice()
