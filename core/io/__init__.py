@@ -1,27 +1,2 @@
-"""Getting models and pruned states in and out: checkpoints, recipes, torch's pruning format."""
-
-from core.io.checkpoints import (
-    FORMATS,
-    SESSION_SUFFIX,
-    SavedFiles,
-    SavedSession,
-    format_for_path,
-    is_sparse_file,
-    read_session,
-    read_sparse,
-    save,
-    save_job,
-)
-
-__all__ = [
-    "FORMATS",
-    "SESSION_SUFFIX",
-    "SavedFiles",
-    "SavedSession",
-    "format_for_path",
-    "is_sparse_file",
-    "read_session",
-    "read_sparse",
-    "save",
-    "save_job",
-]
+"""Getting models and pruned states in and out: the loader, checkpoints in every format,
+recipes, torch's pruning format. The public names are re-exported by ``core``."""

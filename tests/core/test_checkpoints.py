@@ -51,7 +51,6 @@ from core.io.checkpoints import (
     save,
     save_job,
 )
-from core.io.model_io import save_pruned
 from core.io.recipe import load_recipe
 from core.pruning.methods import L1Unstructured, LnStructured, RandomUnstructured
 from core.pruning.operations import operation_from_dict
@@ -189,10 +188,11 @@ def test_a_recipe_with_weight_updates_is_saved_but_refused_on_load(net_session, 
         load_recipe(saved.recipe)
 
 
-def test_save_pruned_picks_the_format_from_the_name(net_session, tmp_path) -> None:
+def test_the_name_picks_the_format(net_session, tmp_path) -> None:
     net_session.prune(["fc1.weight"], L1Unstructured(0.5))
-    path, recipe = save_pruned(net_session, tmp_path / "m.prunescope")
-    assert recipe == tmp_path / "m.prunescope.recipe.json" and recipe.is_file()
+    path = tmp_path / "m.prunescope"
+    saved = save(net_session, path, format_for_path(path))
+    assert saved.recipe == tmp_path / "m.prunescope.recipe.json" and saved.recipe.is_file()
     assert read_session(path).masks["fc1.weight"] == net_session.packed_mask("fc1.weight")
 
 
