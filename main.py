@@ -24,9 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from core.cli import main as run_headless
 
         return run_headless(args, prog=PROG)
-    if args and args[0] == "open":
-        args = args[1:]
-    from gui.app import main as run_window
+    from gui.app import main as run_window  # "open MODEL" is handled there
 
     return run_window(args)
 

@@ -6,12 +6,16 @@ Heavy imports (Qt, torch) happen inside :func:`main` so that ``--help`` is fast.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 APP_NAME = "PruneScope"
+#: Sub-commands that run headless in :mod:`core.cli` (``core.cli.COMMANDS``).
+HEADLESS_COMMANDS = ("stats", "prune", "apply")
 DEFAULT_SCREENSHOT_DELAY_MS = 300
 #: Load the compiled heatmap kernels this long after the window is up (off the startup path).
 KERNEL_WARM_UP_DELAY_MS = 500
@@ -28,8 +32,23 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[st
     parser.add_argument(
         "model",
         nargs="?",
-        type=Path,
-        help="a model saved with torch.save(model) to open (asks first: unpickling runs code)",
+        help="the model to open: a file, a model folder, a saved .prunescope session, "
+        "demo:NAME, or package.module:factory with --weights",
+    )
+    parser.add_argument(
+        "--weights", metavar="FILE", help="the state_dict file a factory MODEL is filled with"
+    )
+    parser.add_argument(
+        "--arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a keyword argument of a factory MODEL (repeat; values read as JSON)",
+    )
+    parser.add_argument(
+        "--trust",
+        action="store_true",
+        help="open a whole pickled model without asking (unpickling runs code from the file)",
     )
     parser.add_argument(
         "--demo",
@@ -54,7 +73,25 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[st
     args, rest = parser.parse_known_args(argv)
     if args.quit_after is not None and args.quit_after < 0:
         parser.error("--quit-after must be >= 0")
+    try:
+        args.arg = _factory_args(args.arg)
+    except ValueError as exc:
+        parser.error(str(exc))
     return args, rest
+
+
+def _factory_args(pairs: Sequence[str]) -> tuple[tuple[str, Any], ...]:
+    """``KEY=VALUE`` pairs, values read as JSON (plain text where they are not JSON)."""
+    parsed: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--arg takes KEY=VALUE, got {pair!r}")
+        try:
+            parsed[key] = json.loads(text)
+        except json.JSONDecodeError:
+            parsed[key] = text
+    return tuple(sorted(parsed.items()))
 
 
 def _warm_up_kernels() -> None:
@@ -71,12 +108,24 @@ def _warm_up_kernels() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the application; returns the process exit code."""
-    args, qt_args = _parse_args(argv)
+    """Run the application (or a headless command); returns the process exit code.
+
+    ``stats``, ``prune`` and ``apply`` go to :mod:`core.cli` without importing Qt,
+    so the installed ``prunescope`` script works like ``main.py``.
+    """
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given and given[0] in HEADLESS_COMMANDS:
+        from core.cli import main as run_headless
+
+        return run_headless(given, prog="prunescope")
+    if given and given[0] == "open":
+        given = given[1:]
+    args, qt_args = _parse_args(given)
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from gui.controller import OpenRequest
     from gui.main_window import MainWindow
 
     QApplication.setApplicationName(APP_NAME)
@@ -85,8 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     window = MainWindow()
     window.show()
-    if args.model is None or not window.open_model_file(str(args.model)):
+    if args.model is None:
         window.open_demo(args.demo)
+    else:  # if it cannot be opened, the window says why and shows the demo instead
+        window.files.open_request(
+            OpenRequest(args.model, args.weights, args.arg, args.trust), interactive=True
+        )
     if args.print_ready:  # for benchmarks/bench_startup.py: the first frame is painted
         QTimer.singleShot(0, lambda: print("ready", flush=True))
     QTimer.singleShot(KERNEL_WARM_UP_DELAY_MS, _warm_up_kernels)

@@ -151,6 +151,12 @@ class ModelFiles(QObject):
         if path:
             self.open_path(path)
 
+    def open_request(self, request: OpenRequest, *, interactive: bool = True) -> bool:
+        """Open what ``request`` names (a file, folder, demo or factory) in a worker."""
+        if request.weights is None and not request.args and Path(request.spec).exists():
+            return self.open_path(request.spec, trust=request.trust, interactive=interactive)
+        return self._open(request, interactive)
+
     def open_path(self, path: str, *, trust: bool = False, interactive: bool = True) -> bool:
         """Open a model file or folder in a worker.
 

@@ -878,3 +878,18 @@ def test_open_goes_to_the_window(tmp_path: Path) -> None:
     result = run_main("open", "--demo", "mlp", "--screenshot", str(shot), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert shot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_every_entry_point_routes_the_same_headless_commands() -> None:
+    import main as entry
+    from core.cli import COMMANDS
+    from gui import app
+
+    assert entry.HEADLESS_COMMANDS == app.HEADLESS_COMMANDS == COMMANDS
+
+
+def test_the_installed_script_runs_headless_commands(capsys) -> None:
+    from gui import app
+
+    assert app.main(["stats", "demo:mlp", "--json", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["params"] == 17226

@@ -157,3 +157,20 @@ def test_a_failed_first_open_leaves_the_demo(qtbot, settings_dir, tmp_path):
 def test_a_wrong_save_suffix_is_refused_before_anything_runs(window, tmp_path):
     assert not window.save_to(str(tmp_path / "m.txt"))
     assert not (tmp_path / "m.txt").exists()
+
+
+def test_the_command_line_names_a_factory_with_its_weights(qtbot, window, tmp_path):
+    from gui.app import _parse_args
+    from gui.controller import OpenRequest
+
+    model, path = demo_weights(tmp_path)
+    args, _qt = _parse_args(
+        ["core.demos:build_demo_architecture", "--weights", str(path), "--arg", "name=cnn"]
+    )
+    request = OpenRequest(args.model, args.weights, args.arg, args.trust)
+    assert request.args == (("name", "cnn"),)
+    assert window.files.open_request(request, interactive=False)
+    qtbot.waitUntil(lambda: window.controller.loaded.source == str(path), timeout=TIMEOUT)
+    wait_idle(qtbot, window)
+    assert torch.equal(window.controller.session.effective(CONV), model.state_dict()[CONV])
+    assert window.files.remembered_factory(str(path))[0] == "core.demos:build_demo_architecture"
