@@ -893,3 +893,30 @@ def test_the_installed_script_runs_headless_commands(capsys) -> None:
 
     assert app.main(["stats", "demo:mlp", "--json", "--quiet"]) == 0
     assert json.loads(capsys.readouterr().out)["totals"]["params"] == 17226
+
+
+def test_nm_and_block_shorthands_give_both_options(capsys, tmp_path) -> None:
+    from core.io.checkpoints import read_session
+
+    out = tmp_path / "nm.prunescope"
+    code, _o, err = cli(
+        capsys, "prune", "demo:cnn", "--method", "n_m", "--nm", "1:4", "--layers",
+        "expand.conv", "--out", str(out), "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    assert read_session(out).masks["expand.conv.weight"].sparsity == 0.75
+    code, _o, err = cli(
+        capsys, "prune", "demo:cnn", "--method", "block", "--block", "2x8", "--amount",
+        "0.5", "--out", str(tmp_path / "b.prunescope"), "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    code, _o, err = cli(
+        capsys, "prune", "demo:cnn", "--method", "n_m", "--nm", "2:4", "--keep", "1",
+        "--out", str(out),
+    )  # fmt: skip
+    assert code == 2 and "--keep" in err
+    code, _o, err = cli(
+        capsys, "prune", "demo:cnn", "--method", "block", "--block", "4", "--amount", "0.5",
+        "--out", str(out),
+    )  # fmt: skip
+    assert code == 2 and "AxB" in err

@@ -89,6 +89,14 @@ def method_options(methods: Iterable[type[PruningMethod]] | None = None) -> list
     return [MethodOption(cli, tuple(specs)) for cli, specs in grouped.items()]
 
 
+#: Shorthands for two options at once: ``--nm 2:4`` is ``--keep 2 --group 4``,
+#: ``--block 4x4`` is ``--block-rows 4 --block-cols 4``.
+PAIRED_OPTIONS: dict[str, tuple[str, str, str]] = {
+    "--nm": ("--keep", "--group", ":"),
+    "--block": ("--block-rows", "--block-cols", "x"),
+}
+
+
 def add_method_options(parser: argparse.ArgumentParser) -> list[MethodOption]:
     """Add ``--method`` and every method's options to ``parser``; returns the options.
 
@@ -120,7 +128,33 @@ def add_method_options(parser: argparse.ArgumentParser) -> list[MethodOption]:
             )
         except argparse.ArgumentError as exc:
             raise ValueError(f"method option {option.cli} clashes with a command option") from exc
+    for short, (first, second, sep) in PAIRED_OPTIONS.items():
+        group.add_argument(
+            short,
+            dest=_paired_dest(short),
+            metavar=f"A{sep}B",
+            help=f"shorthand for {first} A {second} B",
+        )
     return options
+
+
+def _paired_dest(short: str) -> str:
+    return "paired_" + short.lstrip("-")
+
+
+def _expand_paired(args: argparse.Namespace, given: dict[str, str]) -> None:
+    """Put ``--nm 2:4`` / ``--block 4x4`` into ``given`` as their two options."""
+    for short, (first, second, sep) in PAIRED_OPTIONS.items():
+        text = getattr(args, _paired_dest(short), None)
+        if text is None:
+            continue
+        parts = str(text).lower().split(sep)
+        if len(parts) != 2 or not all(part.strip() for part in parts):
+            raise UsageError(f"{short} takes A{sep}B, got {text!r}")
+        for cli, part in zip((first, second), parts, strict=True):
+            if cli in given:
+                raise UsageError(f"{short} and {cli} both give {cli}")
+            given[cli] = part.strip()
 
 
 def method_from_args(name: str, args: argparse.Namespace) -> PruningMethod:
@@ -139,6 +173,7 @@ def method_from_args(name: str, args: argparse.Namespace) -> PruningMethod:
         for option in method_options()
         if (value := getattr(args, option.dest, None)) is not None
     }
+    _expand_paired(args, given)
     for cli in given:
         if cli not in own:
             takes = ", ".join(own) or "no options"
