@@ -123,6 +123,8 @@ class SessionController(QObject):
         self.mutating_changed.connect(lambda on: setattr(self, "_mutating", on))
         #: Bytes of undo data a session's history keeps (see :meth:`set_history_budget`).
         self.history_budget = DEFAULT_BUDGET
+        self._saved_ops: list[int] = []  # ids of the operations at the last save or load
+        self._saved_keep: list[Operation] = []  # keeps those ids from being reused
 
     # -- model ------------------------------------------------------------------
     def load(self, loaded: LoadedModel) -> None:
@@ -138,6 +140,7 @@ class SessionController(QObject):
             loaded.model, example_input=loaded.example_input, history_budget=self.history_budget
         )
         self.session.history.set_budget(self.history_budget)
+        self._mark_saved()
         self.model_loaded.emit()
         self.history_changed.emit()
         self.refresh()
@@ -202,10 +205,32 @@ class SessionController(QObject):
                 yield from save_job(session, path, format, reference=reference_data, token=token)
             )
 
+        def done(files: SavedFiles) -> None:
+            self._mark_saved()
+            self.saved.emit(files)
+
         label = f"Save {Path(path).name}"
-        self._commands.append(lambda: self.runner.run(label, job, self.saved.emit))
+        self._commands.append(lambda: self.runner.run(label, job, done))
         self._next()
         return True
+
+    def unsaved_steps(self) -> int:
+        """How many of the operations that made the current state were not saved (0: none)."""
+        if self.session is None:
+            return 0
+        now = [id(op) for op in self.session.operations]
+        same = 0
+        for a, b in zip(now, self._saved_ops, strict=False):
+            if a != b:
+                break
+            same += 1
+        if same == len(now) == len(self._saved_ops):
+            return 0
+        return max(1, len(now) - same)
+
+    def _mark_saved(self) -> None:
+        self._saved_ops = [] if self.session is None else [id(op) for op in self.session.operations]
+        self._saved_keep = [] if self.session is None else list(self.session.operations)
 
     def set_history_budget(self, budget: int) -> None:
         """Keep at most ``budget`` bytes of undo data (drops the oldest at once if needed)."""

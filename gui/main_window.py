@@ -64,7 +64,7 @@ class MainWindow(QMainWindow):
         self._fit_to_screen()
         self.controller = controller or SessionController(self)
         self.settings = QSettings()
-        self.files = ModelFiles(self, self.controller, self.settings)
+        self.files = ModelFiles(self, self.controller, self.settings, self.may_discard_work)
         self.files.recent_changed.connect(self._fill_recent_menu)
         self.files.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         self.files.error.connect(lambda text: self.show_error(text, ""))
@@ -278,8 +278,24 @@ class MainWindow(QMainWindow):
 
     # -- loading and saving -----------------------------------------------------------
     def open_demo(self, name: str) -> None:
-        """Open one of the built-in demo models."""
-        self._load(load_builtin_demo(name))
+        """Open one of the built-in demo models (asks first if pruning work is unsaved)."""
+        if self.may_discard_work():
+            self._load(load_builtin_demo(name))
+
+    def may_discard_work(self) -> bool:
+        """True when nothing unsaved would be lost, or the user says to discard it."""
+        steps = self.controller.unsaved_steps()
+        if not steps:
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Discard unsaved pruning?",
+            f"The current model has {steps} pruning step(s) that are not saved. Opening "
+            "another model discards them.\n\nSave first with File > Save pruned model as.",
+            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Discard
 
     def open_model_dialog(self) -> None:
         """Ask for a model file and open it (see :class:`~gui.model_files.ModelFiles`)."""
@@ -529,6 +545,15 @@ class MainWindow(QMainWindow):
             horizontal, vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
             self.resizeDocks([self.tree_dock, self.controls_dock], [440, 380], horizontal)
             self.resizeDocks([self.tree_dock, self.history_dock], [620, 200], vertical)
+
+            def fit_tree_dock(width: int) -> None:
+                """First launch: the tree's dock shows its columns up to Kept (at most 40%
+                of the window; 12 px for the dock's own margins)."""
+                width = min(width + 12, int(self.width() * 0.4))
+                if width > self.tree_dock.width():
+                    self.resizeDocks([self.tree_dock], [width], horizontal)
+
+            self.tree.columns_sized.connect(fit_tree_dock, Qt.ConnectionType.SingleShotConnection)
         self._fill_recent_menu()
         method = self.settings.value("last_method")
         if isinstance(method, str):

@@ -9,6 +9,7 @@ trust a pickled file, which code builds the model of a weights-only file
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -124,9 +125,16 @@ class ModelFiles(QObject):
     message = Signal(str)
     error = Signal(str)
 
-    def __init__(self, window: QWidget, controller: SessionController, settings: QSettings) -> None:
+    def __init__(
+        self,
+        window: QWidget,
+        controller: SessionController,
+        settings: QSettings,
+        may_discard: Callable[[], bool] = lambda: True,
+    ) -> None:
         super().__init__(window)
         self._window = window
+        self._may_discard = may_discard
         self._controller = controller
         self._settings = settings
         self._interactive: set[OpenRequest] = set()
@@ -137,19 +145,23 @@ class ModelFiles(QObject):
     # -- opening ------------------------------------------------------------------------
     def open_dialog(self) -> None:
         """Ask for a model file and open it."""
+        if not self._may_discard():
+            return
         path, _ = QFileDialog.getOpenFileName(
             self._window, "Open model", self.last_dir(), OPEN_FILTER
         )
         if path:
-            self.open_path(path)
+            self.open_path(path, asked=True)
 
     def open_folder_dialog(self) -> None:
         """Ask for a model folder (config.json + model.safetensors) and open it."""
+        if not self._may_discard():
+            return
         path = QFileDialog.getExistingDirectory(
             self._window, "Open a Hugging Face model folder", self.last_dir()
         )
         if path:
-            self.open_path(path)
+            self.open_path(path, asked=True)
 
     def open_request(self, request: OpenRequest, *, interactive: bool = True) -> bool:
         """Open what ``request`` names (a file, folder, demo or factory) in a worker."""
@@ -157,13 +169,18 @@ class ModelFiles(QObject):
             return self.open_path(request.spec, trust=request.trust, interactive=interactive)
         return self._open(request, interactive)
 
-    def open_path(self, path: str, *, trust: bool = False, interactive: bool = True) -> bool:
+    def open_path(
+        self, path: str, *, trust: bool = False, interactive: bool = True, asked: bool = False
+    ) -> bool:
         """Open a model file or folder in a worker.
 
         A weights-only file opens with the factory remembered for it. With
-        ``interactive``, the user is asked to trust a pickle or to name a
-        factory when the loader needs it; otherwise that is an error message.
+        ``interactive``, the user is asked first whether unsaved pruning may be
+        discarded (unless ``asked`` already), and to trust a pickle or name a
+        factory when the loader needs it; otherwise those are error messages.
         """
+        if interactive and not asked and not self._may_discard():
+            return False
         remembered = self.remembered_factory(path)
         if remembered is not None:
             factory, args = remembered

@@ -174,3 +174,35 @@ def test_the_command_line_names_a_factory_with_its_weights(qtbot, window, tmp_pa
     wait_idle(qtbot, window)
     assert torch.equal(window.controller.session.effective(CONV), model.state_dict()[CONV])
     assert window.files.remembered_factory(str(path))[0] == "core.demos:build_demo_architecture"
+
+
+def test_unsaved_pruning_is_not_thrown_away_without_asking(qtbot, window, tmp_path, monkeypatch):
+    asked: list[str] = []
+    answer = [QMessageBox.StandardButton.Cancel]
+
+    def question(_parent, _title, text, *_args):
+        asked.append(text)
+        return answer[0]
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    session = window.controller.session
+    window.open_demo("mlp")  # nothing pruned: nothing asked
+    wait_idle(qtbot, window)
+    assert not asked and window.controller.session is not session
+    apply_l1(qtbot, window, "fc1.weight", 50.0)
+    pruned = window.controller.session
+    window.open_demo("cnn")
+    window.open_model_file(str(tmp_path / "other.pt"))
+    wait_idle(qtbot, window)
+    assert len(asked) == 2 and "1 pruning step" in asked[0]
+    assert window.controller.session is pruned  # cancelled: the work stays
+    assert window.save_to(str(tmp_path / "work.prunescope"))
+    wait_idle(qtbot, window)
+    window.open_demo("cnn")  # saved: nothing to lose, nothing asked
+    wait_idle(qtbot, window)
+    assert len(asked) == 2 and window.controller.session is not pruned
+    apply_l1(qtbot, window, CONV, 20.0)
+    answer[0] = QMessageBox.StandardButton.Discard
+    window.open_demo("mlp")
+    wait_idle(qtbot, window)
+    assert len(asked) == 3 and window.controller.loaded.name == "demo mlp"
