@@ -19,15 +19,34 @@ HEADLESS_COMMANDS = ("stats", "prune", "apply")
 DEFAULT_SCREENSHOT_DELAY_MS = 300
 #: Load the compiled heatmap kernels this long after the window is up (off the startup path).
 KERNEL_WARM_UP_DELAY_MS = 500
+#: The built-in demos, as ``core.demos.DEMO_NAMES`` (kept here so ``--help`` needs no torch;
+#: a test checks that the two agree).
+DEMO_NAMES = ("cnn", "mlp", "resnet18")
+#: Arguments after this one are Qt's (``python main.py -- -platform offscreen``).
+QT_SEPARATOR = "--"
 
 
 def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    """The window's options, and the arguments after ``--`` (handed to Qt).
+
+    An unknown option or a wrong ``--demo`` is an error: argparse prints one line of
+    usage and one of explanation, and exits with code 2.
+    """
+    given = list(sys.argv[1:] if argv is None else argv)
+    qt_args: list[str] = []
+    if QT_SEPARATOR in given:
+        split = given.index(QT_SEPARATOR)
+        given, qt_args = given[:split], given[split + 1 :]
     parser = argparse.ArgumentParser(
         prog="prunescope",
         description="PruneScope: prune a PyTorch model and look at what changed.",
-        epilog="Headless commands (no window): stats, prune and apply; run "
-        "`python main.py COMMAND --help` for each. `python main.py open MODEL` is the same "
-        "as `python main.py MODEL`.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Headless commands (no window): stats, prune and apply; run\n"
+        "`python main.py COMMAND --help` for each. `python main.py open MODEL` is the same\n"
+        "as `python main.py MODEL`.\n\n"
+        "Qt's own options go after `--`, e.g. `python main.py -- -platform offscreen`,\n"
+        "or in Qt's environment variables, e.g. `QT_QPA_PLATFORM=offscreen`.\n"
+        "Any other unknown option is an error.",
     )
     parser.add_argument(
         "model",
@@ -52,8 +71,9 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[st
     )
     parser.add_argument(
         "--demo",
-        default="cnn",
-        help="built-in demo to open when no model file is given (cnn, mlp, resnet18)",
+        default=DEMO_NAMES[0],
+        choices=DEMO_NAMES,
+        help="built-in demo to open when no model file is given (%(choices)s; default %(default)s)",
     )
     parser.add_argument(
         "--screenshot",
@@ -69,15 +89,14 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[st
         help="quit after MS milliseconds of running the event loop",
     )
     parser.add_argument("--print-ready", action="store_true", help=argparse.SUPPRESS)
-    # Unknown options (e.g. Qt's own -platform, -style) are handed to QApplication.
-    args, rest = parser.parse_known_args(argv)
+    args = parser.parse_args(given)
     if args.quit_after is not None and args.quit_after < 0:
         parser.error("--quit-after must be >= 0")
     try:
         args.arg = _factory_args(args.arg)
     except ValueError as exc:
         parser.error(str(exc))
-    return args, rest
+    return args, qt_args
 
 
 def _factory_args(pairs: Sequence[str]) -> tuple[tuple[str, Any], ...]:

@@ -548,10 +548,14 @@ class MainWindow(QMainWindow):
 
             def fit_tree_dock(width: int) -> None:
                 """First launch: the tree's dock shows its columns up to Kept (at most 40%
-                of the window; 12 px for the dock's own margins)."""
+                of the window, 12 px for the dock's margins), narrowing the controls' dock
+                towards its minimum where the middle has no room to give."""
                 width = min(width + 12, int(self.width() * 0.4))
-                if width > self.tree_dock.width():
-                    self.resizeDocks([self.tree_dock], [width], horizontal)
+                grow = width - self.tree_dock.width()
+                if grow > 0:
+                    controls = self.controls_dock
+                    narrower = max(controls.minimumWidth(), controls.width() - grow)
+                    self.resizeDocks([self.tree_dock, controls], [width, narrower], horizontal)
 
             self.tree.columns_sized.connect(fit_tree_dock, Qt.ConnectionType.SingleShotConnection)
         self._fill_recent_menu()

@@ -3,7 +3,8 @@
 :class:`ParameterTreeModel` is a Qt item model over a pruning session:
 module nodes aggregate their parameters; leaves are prunable parameters.
 :class:`SparsityBarDelegate` draws the sparsity column as an inline bar, and
-:class:`ModelTreeView` adds a filter box and multi-selection.
+:class:`ModelTreeView` adds a filter box (matching dotted paths such as
+``layer4.1.conv2``, or their parts, and type names) and multi-selection.
 """
 
 from __future__ import annotations
@@ -36,10 +37,16 @@ from gui.icons import family, layer_icon
 
 COLUMNS = ("Name", "Type", "Shape", "Params", "Kept", "Sparsity")
 SPARSITY_COLUMN = COLUMNS.index("Sparsity")
+#: The last column a new window shows whole (the tree's dock is sized to fit it).
+KEPT_COLUMN = COLUMNS.index("Kept")
 #: Role holding the parameter name of a leaf ("" for module nodes).
 PARAM_ROLE = Qt.ItemDataRole.UserRole + 1
 #: Role holding the sparsity as a float in [0, 1].
 SPARSITY_ROLE = Qt.ItemDataRole.UserRole + 2
+#: Role holding the dotted path of a row: the module's, or the parameter's qualified name.
+PATH_ROLE = Qt.ItemDataRole.UserRole + 3
+#: Role holding the type a row is matched on: the module's, or the owning module's.
+TYPE_ROLE = Qt.ItemDataRole.UserRole + 4
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -50,6 +57,7 @@ class _Node:
     type_name: str
     param: str = ""  # qualified parameter name for leaves
     parent: _Node | None = None
+    path: str = ""  # dotted path: the module's, or the parameter's qualified name
     children: list[_Node] = field(default_factory=list)
 
     def row(self) -> int:
@@ -88,7 +96,7 @@ class ParameterTreeModel(QAbstractItemModel):
                 for depth in range(len(path)):
                     qualified = ".".join(path[: depth + 1])
                     parent = self._child(parent, path[depth], type(modules[qualified]).__name__)
-                leaf = _Node(name.rpartition(".")[2], info.module_type, name, parent)
+                leaf = _Node(name.rpartition(".")[2], info.module_type, name, parent, path=name)
                 parent.children.append(leaf)
                 self._leaf_by_param[name] = leaf
         self.endResetModel()
@@ -97,7 +105,8 @@ class ParameterTreeModel(QAbstractItemModel):
         for child in parent.children:
             if child.label == label and not child.param:
                 return child
-        node = _Node(label, type_name, parent=parent)
+        path = f"{parent.path}.{label}" if parent.path else label
+        node = _Node(label, type_name, parent=parent, path=path)
         parent.children.append(node)
         return node
 
@@ -176,6 +185,10 @@ class ParameterTreeModel(QAbstractItemModel):
         column = index.column()
         if role == PARAM_ROLE:
             return node.param
+        if role == PATH_ROLE:
+            return node.path
+        if role == TYPE_ROLE:
+            return node.type_name
         params, kept = self._counts(node)
         sparsity = 1 - kept / params if params else 0.0
         if role == SPARSITY_ROLE:
@@ -259,6 +272,40 @@ class SparsityBarDelegate(QStyledItemDelegate):
         super().paint(painter, option, index)
 
 
+class PathFilterProxy(QSortFilterProxyModel):
+    """Keeps rows whose dotted path or type contains the filter text (case-insensitive).
+
+    ``layer4.1.conv2``, ``4.1.conv`` and ``conv2.weight`` all find ResNet-18's
+    ``layer4.1.conv2.weight``; ancestors of a match stay (they lead to it), and so does
+    everything below a matching module.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._text = ""
+        self.setRecursiveFilteringEnabled(True)
+        self.setAutoAcceptChildRows(True)
+        # Names and types never change, so sparsity updates need no re-filtering.
+        self.setDynamicSortFilter(False)
+
+    def set_text(self, text: str) -> None:
+        """Filter on ``text`` (surrounding spaces ignored; empty shows everything)."""
+        self.beginFilterChange()
+        self._text = text.strip().casefold()
+        self.endFilterChange()
+
+    def matches(self, source: QModelIndex) -> bool:
+        """Whether a row of the source model matches by itself (not through its family)."""
+        if not self._text:
+            return True
+        path = str(source.data(PATH_ROLE) or "").casefold()
+        type_name = str(source.data(TYPE_ROLE) or "").casefold()
+        return self._text in path or self._text in type_name
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        return self.matches(self.sourceModel().index(source_row, 0, source_parent))
+
+
 class ModelTreeView(QWidget):
     """Filter box plus tree; emits the selected parameter names.
 
@@ -267,21 +314,19 @@ class ModelTreeView(QWidget):
     """
 
     selection_changed = Signal(tuple)
+    #: Emitted after a model is shown, with the width this view needs to show every
+    #: column up to Kept whole (the window sizes the tree's dock to it on first launch).
+    columns_sized = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = ParameterTreeModel(self)
-        self.proxy = QSortFilterProxyModel(self)
+        self.proxy = PathFilterProxy(self)
         self.proxy.setSourceModel(self.model)
-        self.proxy.setRecursiveFilteringEnabled(True)
-        # Names and types never change, so sparsity updates need no re-filtering.
-        self.proxy.setDynamicSortFilter(False)
-        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.proxy.setFilterKeyColumn(-1)
         self.filter = QLineEdit(self)
-        self.filter.setPlaceholderText("Filter layers (name or type)…")
+        self.filter.setPlaceholderText("Filter layers (name, path such as layer1.0, or type)…")
         self.filter.setClearButtonEnabled(True)
-        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.filter.textChanged.connect(self.set_filter)
         self.tree = QTreeView(self)
         self.tree.setModel(self.proxy)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -304,9 +349,56 @@ class ModelTreeView(QWidget):
     def set_session(self, session: PruningSession | None) -> None:
         """Show ``session``'s parameters (expands everything)."""
         self.model.set_session(session)
+        self.proxy.set_text(self.filter.text())
         self.tree.expandAll()
         for column in range(len(COLUMNS) - 1):
             self.tree.resizeColumnToContents(column)
+        self.columns_sized.emit(self.width_for_columns())
+
+    def width_for_columns(self, last: int = KEPT_COLUMN) -> int:
+        """The width this view needs to show columns ``0..last`` whole, with a scroll bar."""
+        header = self.tree.header()
+        columns = header.sectionPosition(last) + header.sectionSize(last)
+        scroll_bar = self.tree.verticalScrollBar().sizeHint().width()
+        margins = self.layout().contentsMargins()
+        return columns + scroll_bar + 2 * self.tree.frameWidth() + margins.left() + margins.right()
+
+    def set_filter(self, text: str) -> None:
+        """Show only rows matching ``text`` (see :class:`PathFilterProxy`), expanded.
+
+        The selection moves to the first parameter shown unless a selected one is still
+        shown, so typing a path shows that layer.
+        """
+        if self.filter.text() != text:
+            self.filter.setText(text)  # comes back here through textChanged
+            return
+        self.proxy.set_text(text)
+        self.tree.expandAll()
+        if not text.strip():
+            current = self.tree.currentIndex()
+            if current.isValid():
+                self.tree.scrollTo(current)
+            return
+        visible = (self.proxy.mapFromSource(self.model.index_of(n)) for n in self.selected_params())
+        if any(index.isValid() for index in visible):
+            return
+        first = self.first_match()
+        if first:
+            self.select_param(first)
+
+    def first_match(self) -> str:
+        """The first parameter, in tree order, that the filter keeps ("" if none)."""
+        proxy = self.proxy
+        pending = [proxy.index(row, 0) for row in reversed(range(proxy.rowCount()))]
+        while pending:  # depth first, in tree order
+            index = pending.pop()
+            param = index.data(PARAM_ROLE)
+            if param:
+                return str(param)
+            pending.extend(
+                proxy.index(row, 0, index) for row in reversed(range(proxy.rowCount(index)))
+            )
+        return ""
 
     def selected_params(self) -> tuple[str, ...]:
         """Parameter names under the selected rows, in model order, without duplicates."""
