@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -68,6 +69,7 @@ SPILL_THRESHOLD = 256 << 20
 _FINGERPRINT_SAMPLES = 64
 
 ChangeListener = Callable[[tuple[str, ...]], None]
+T = TypeVar("T")
 
 
 @dataclasses.dataclass
@@ -265,11 +267,8 @@ class PruningSession:
 
         Returns None (and records nothing) when no entry changes state.
         """
-        return self.apply(
-            PaintStroke(
-                name, np.asarray(list(cells) if not isinstance(cells, np.ndarray) else cells), keep
-            )
-        )
+        positions = cells if isinstance(cells, np.ndarray) else np.fromiter(cells, dtype=np.int64)
+        return self.apply(PaintStroke(name, positions, keep))
 
     def update_weights(
         self, values: Mapping[str, torch.Tensor], description: str = "Update weights"
@@ -323,10 +322,7 @@ class PruningSession:
         """
         if not isinstance(op, OutsideChange):
             self.check_outside_changes()
-        try:
-            change = yield from op.apply_job(self, token)
-        finally:
-            self._remember_values()
+        change = yield from self._watched_job(op.apply_job(self, token))
         if not op.undoable:
             self.history.clear(f"{op.label} (undo cannot go further back)")
             self._committed.append(op.recipe_step())
@@ -357,10 +353,7 @@ class PruningSession:
         if not self.history.can_undo():
             raise PruningError(f"nothing to undo. {self.history.reach()}")
         entry = self.history.entries[self.history.cursor - 1]
-        try:
-            yield from entry.change.undo_job(self, token)
-        finally:
-            self._remember_values()
+        yield from self._watched_job(entry.change.undo_job(self, token))
         self.history.step_back()
         self._notify(entry.change.names)
         return entry
@@ -371,13 +364,17 @@ class PruningSession:
         if not self.history.can_redo():
             raise PruningError("nothing to redo")
         entry = self.history.entries[self.history.cursor]
-        try:
-            yield from entry.change.redo_job(self, token)
-        finally:
-            self._remember_values()
+        yield from self._watched_job(entry.change.redo_job(self, token))
         self.history.step_forward()
         self._notify(entry.change.names)
         return entry
+
+    def _watched_job(self, job: Job[T]) -> Job[T]:
+        """Run a job that writes the model, then remember what the tensors look like."""
+        try:
+            return (yield from job)
+        finally:
+            self._remember_values()
 
     # -- recipe -----------------------------------------------------------------
     @property
