@@ -21,37 +21,20 @@ cached on disk; :func:`warm_up` does it ahead.
 from __future__ import annotations
 
 import ctypes
-import itertools
-import os
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-#: Per byte value: the rank of each of its 8 bits among the set ones (numpy.packbits order:
-#: the first entry is the highest bit), whether it is set, and how many are set.
-_RANK = np.zeros((256, 8), dtype=np.uint8)
-_SET = np.zeros((256, 8), dtype=bool)
-_COUNT = np.zeros(256, dtype=np.int64)
-for _byte in range(256):
-    _seen = 0
-    for _k in range(8):
-        _bit = (_byte >> (7 - _k)) & 1
-        _RANK[_byte, _k], _SET[_byte, _k] = _seen, _bit
-        _seen += _bit
-    _COUNT[_byte] = _seen
-_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
-#: Per item size: all ones where a bit is set, zero where not, as unsigned integers.
-_KEEP = {size: (-_SET.astype(np.int64)).astype(kind) for size, kind in _UNSIGNED.items()}
+from core.pruning.scatter import COUNT, RANK, SET, UNSIGNED, byte_bands, executor
 
-#: Bytes of bits per band below which one thread does all.
-_PARALLEL_BYTES = 1 << 16
+#: Per item size: all ones where a bit is set, zero where not, as unsigned integers.
+_KEEP = {size: (-SET).astype(kind) for size, kind in UNSIGNED.items()}
+
 _MADV_POPULATE_WRITE = 23
 _PAGE = 4096
 
-_pool: ThreadPoolExecutor | None = None
 _compiled: Callable[..., None] | None = None
 _madvise: Callable[[int, int, int], int] | None = None
 _madvise_tried = False
@@ -80,13 +63,6 @@ def _kernel() -> Callable[..., None]:
     return _compiled
 
 
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="expand")
-    return _pool
-
-
 def expand_packed(out: np.ndarray, bits: np.ndarray, values: np.ndarray) -> None:
     """Fill the flat ``out`` with ``values`` where ``bits`` are set and zeros elsewhere.
 
@@ -107,7 +83,7 @@ def expand_packed(out: np.ndarray, bits: np.ndarray, values: np.ndarray) -> None
     if not values.size:
         out.fill(0)
         return
-    kind = _UNSIGNED[out.itemsize]
+    kind = UNSIGNED[out.itemsize]
     target, source = out.view(kind), values.view(kind)
     full = out.size // 8
     done = _expand_full_bytes(target[: full * 8], bits[:full], source) if full else 0
@@ -120,24 +96,20 @@ def expand_packed(out: np.ndarray, bits: np.ndarray, values: np.ndarray) -> None
 def _expand_full_bytes(target: np.ndarray, bits: np.ndarray, values: np.ndarray) -> int:
     """Expand whole bytes of bits, in parallel bands; return how many values were used."""
     kernel = _kernel()
-    bands = max(1, min(os.cpu_count() or 1, bits.size // _PARALLEL_BYTES))
-    edges = [bits.size * i // bands for i in range(bands + 1)]
-    counts = [
-        int(np.bitwise_count(bits[a:b]).sum(dtype=np.int64)) for a, b in itertools.pairwise(edges)
-    ]
-    firsts = np.concatenate(([0], np.cumsum(counts))).tolist()
+    edges, firsts = byte_bands(bits)
+    bands = len(edges) - 1
     keep = _KEEP[target.itemsize]
 
     def band(i: int) -> None:
         a, b = edges[i], edges[i + 1]
         chunk = target[a * 8 : b * 8]
         populate(chunk)
-        kernel(chunk, bits[a:b], values, firsts[i], _RANK, keep, _COUNT)
+        kernel(chunk, bits[a:b], values, firsts[i], RANK, keep, COUNT)
 
     if bands == 1:
         band(0)
     else:
-        for future in [_executor().submit(band, i) for i in range(bands)]:
+        for future in [executor().submit(band, i) for i in range(bands)]:
             future.result()
     return int(firsts[-1])
 

@@ -24,21 +24,22 @@ from typing import Any
 import numpy as np
 
 #: Per byte value: the rank of each of its 8 bits among the set ones, whether it is set, and how
-#: many are set (numpy.packbits order: the first entry is the highest bit).
-_RANK = np.zeros((256, 8), dtype=np.int64)
-_SET = np.zeros((256, 8), dtype=np.int64)
-_COUNT = np.zeros(256, dtype=np.int64)
+#: many are set (numpy.packbits order: the first entry is the highest bit). Shared with the
+#: sparse-format expand kernel (core.io.expand).
+RANK = np.zeros((256, 8), dtype=np.int64)
+SET = np.zeros((256, 8), dtype=np.int64)
+COUNT = np.zeros(256, dtype=np.int64)
 for _byte in range(256):
     _seen = 0
     for _k in range(8):
         _bit = (_byte >> (7 - _k)) & 1
-        _RANK[_byte, _k], _SET[_byte, _k] = _seen, _bit
+        RANK[_byte, _k], SET[_byte, _k] = _seen, _bit
         _seen += _bit
-    _COUNT[_byte] = _seen
+    COUNT[_byte] = _seen
 
 #: Bands of bytes per call below which one thread does all.
-_PARALLEL_BYTES = 1 << 16
-_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+PARALLEL_BYTES = 1 << 16
+UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 _pool: ThreadPoolExecutor | None = None
 _compiled: Callable[..., None] | None = None
 
@@ -70,11 +71,24 @@ def _kernel() -> Callable[..., None]:
     return _compiled
 
 
-def _executor() -> ThreadPoolExecutor:
+def executor() -> ThreadPoolExecutor:
+    """The thread pool the packed-bits kernels run their bands in (one thread per core)."""
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="scatter")
+        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="bits")
     return _pool
+
+
+def byte_bands(bits: np.ndarray) -> tuple[list[int], list[int]]:
+    """Split ``bits`` into bands of bytes for parallel kernels: one band per core once
+    there is enough work. Returns the band edges (in bytes) and, per edge, how many
+    bits are set before it (where the band's values start)."""
+    bands = max(1, min(os.cpu_count() or 1, bits.size // PARALLEL_BYTES))
+    edges = [bits.size * i // bands for i in range(bands + 1)]
+    counts = [
+        int(np.bitwise_count(bits[a:b]).sum(dtype=np.int64)) for a, b in itertools.pairwise(edges)
+    ]
+    return edges, np.concatenate(([0], np.cumsum(counts))).astype(int).tolist()
 
 
 def scatter_packed(target: np.ndarray, bits: np.ndarray, values: np.ndarray) -> None:
@@ -86,32 +100,25 @@ def scatter_packed(target: np.ndarray, bits: np.ndarray, values: np.ndarray) -> 
     """
     if not values.size:
         return
-    unsigned = _UNSIGNED[target.itemsize]
+    unsigned = UNSIGNED[target.itemsize]
     out, vals = target.view(unsigned), values.view(unsigned)
     full = target.size // 8
+    done = 0
     if full:
         kernel = _kernel()
-        bands = max(1, min(os.cpu_count() or 1, full // _PARALLEL_BYTES))
-        edges = [full * i // bands for i in range(bands + 1)]
-        counts = [
-            int(np.bitwise_count(bits[a:b]).sum(dtype=np.int64))
-            for a, b in itertools.pairwise(edges)
-        ]
-        offsets = np.concatenate(([0], np.cumsum(counts)))
+        edges, offsets = byte_bands(bits[:full])
         calls = [
             (out[a * 8 : b * 8], bits[a:b], vals[offsets[i] : offsets[i + 1]])
             for i, (a, b) in enumerate(itertools.pairwise(edges))
             if offsets[i + 1] > offsets[i]
         ]
         if len(calls) > 1:
-            futures = [_executor().submit(kernel, *c, _RANK, _SET, _COUNT) for c in calls]
+            futures = [executor().submit(kernel, *c, RANK, SET, COUNT) for c in calls]
             for future in futures:
                 future.result()
         elif calls:
-            kernel(*calls[0], _RANK, _SET, _COUNT)
-        done = int(offsets[-1])
-    else:
-        done = 0
+            kernel(*calls[0], RANK, SET, COUNT)
+        done = offsets[-1]
     if target.size % 8:  # the last, partial byte
         tail = np.unpackbits(bits[full:], count=target.size - full * 8).view(bool)
         np.place(out[full * 8 :], tail, vals[done:])

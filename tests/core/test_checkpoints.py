@@ -52,6 +52,7 @@ from core.io.checkpoints import (
     save_job,
 )
 from core.io.recipe import load_recipe
+from core.pruning import scatter
 from core.pruning.methods import L1Unstructured, LnStructured, RandomUnstructured
 from core.pruning.operations import operation_from_dict
 from core.pruning.session import PruningSession
@@ -771,8 +772,8 @@ def test_expand_is_compress_inverted(numel: int, density: float, dtype: Any) -> 
 
 
 def test_expand_in_parallel_bands_matches_numpy(monkeypatch) -> None:
-    monkeypatch.setattr(expand, "_PARALLEL_BYTES", 64)
-    monkeypatch.setattr(expand.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(scatter, "PARALLEL_BYTES", 64)
+    monkeypatch.setattr(scatter.os, "cpu_count", lambda: 3)
     rng = np.random.default_rng(0)
     keep = rng.random(64 * 8 * 3 + 5) < 0.3
     values = rng.random(int(keep.sum())).astype(np.float32)

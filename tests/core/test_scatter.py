@@ -12,7 +12,7 @@ import core.pruning.scatter as scatter
 @pytest.mark.parametrize("size", [1, 7, 8, 13, 1000, 70_001])
 @pytest.mark.parametrize("density", [0.0, 0.03, 0.5, 1.0])
 def test_scatter_equals_np_place(monkeypatch, dtype, size, density) -> None:
-    monkeypatch.setattr(scatter, "_PARALLEL_BYTES", 64)  # several bands on larger inputs
+    monkeypatch.setattr(scatter, "PARALLEL_BYTES", 64)  # several bands on larger inputs
     rng = np.random.default_rng(size)
     held = rng.random(size) < density
     values = rng.standard_normal(int(held.sum())).astype(dtype)
