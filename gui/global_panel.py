@@ -23,7 +23,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QDoubleValidator, QFont
+from PySide6.QtGui import QColor, QDoubleValidator, QFont, QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -76,6 +76,8 @@ DANGER_TEXT = QColor(146, 26, 18)
 MUTED_TEXT = QColor(150, 150, 150)
 PLANNED_TEXT = QColor(31, 95, 168)
 ROLE_SORT = Qt.ItemDataRole.UserRole
+#: Narrowest width (pixels) the Layer column is fitted to.
+NAME_COLUMN_MIN = 80
 
 
 def format_percent(fraction: float) -> str:
@@ -288,7 +290,7 @@ class LayerTableModel(QAbstractTableModel):
         if row.wiped:
             return f"{row.name}: the plan prunes every weight of this layer — it would be cut."
         if column == CAP:
-            return HEADER_TIPS[CAP]
+            return f"{row.name}: {HEADER_TIPS[CAP]}"
         state = "takes part" if row.included else "is locked (excluded)"
         return f"{row.name} ({row.numel:,} weights) {state}."
 
@@ -348,6 +350,7 @@ class GlobalPanel(QWidget):
         self.controller = controller
         self._requested: GlobalPrune | None = None
         self._pending_apply = ""
+        self._name_fitted = False
         self._plan_timer = QTimer(self)
         self._plan_timer.setSingleShot(True)
         self._plan_timer.setInterval(PREVIEW_DELAY_MS)
@@ -399,7 +402,8 @@ class GlobalPanel(QWidget):
         table.setAlternatingRowColors(True)
         table.setShowGrid(False)
         table.setWordWrap(False)
-        table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        # Names differ at their ends ("layer3.1.conv1"): elide their common start.
+        table.setTextElideMode(Qt.TextElideMode.ElideLeft)
         table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         table.setEditTriggers(
             QTableView.EditTrigger.DoubleClicked
@@ -414,9 +418,29 @@ class GlobalPanel(QWidget):
         for column in range(len(HEADERS)):
             mode = QHeaderView.ResizeMode.ResizeToContents
             if column == LAYER:
-                mode = QHeaderView.ResizeMode.Stretch
+                mode = QHeaderView.ResizeMode.Interactive  # the user drags it wider
             header.setSectionResizeMode(column, mode)
         return table
+
+    def _fit_name_column(self) -> None:
+        """Size the Layer column to its longest name, within what the table has room for.
+
+        It stays at least :data:`NAME_COLUMN_MIN` pixels wide (longer names are
+        elided at the start, their ends stay readable); the user may drag it wider.
+        """
+        if not self.isVisible():
+            self._name_fitted = False  # the width is known once the panel is shown
+            return
+        table, header = self.table, self.table.horizontalHeader()
+        others = sum(
+            max(table.sizeHintForColumn(c), header.sectionSizeHint(c))
+            for c in range(len(HEADERS))
+            if c != LAYER
+        )
+        wanted = max(table.sizeHintForColumn(LAYER), header.sectionSizeHint(LAYER))
+        room = table.viewport().width() - others
+        table.setColumnWidth(LAYER, max(NAME_COLUMN_MIN, min(wanted, room)))
+        self._name_fitted = True
 
     def _build_layout(self) -> None:
         amount = QGroupBox("Global magnitude pruning")
@@ -547,6 +571,7 @@ class GlobalPanel(QWidget):
 
     def _reload(self, included: set[str] | None) -> None:
         self.model.load(self.controller.session, included)
+        self._fit_name_column()
         self._clear_plan()
         self._on_changed()
 
@@ -557,10 +582,26 @@ class GlobalPanel(QWidget):
         if op is not None:
             self._set_status(self._describe(op), INFO_STYLE)
         self._update_buttons(op is not None)
-        if replan and op is not None and self.live_check.isChecked():
+        # Live plans only while the panel is on screen: a plan the user never
+        # asked for must not reach other views (e.g. the Statistics overlay).
+        if replan and op is not None and self.live_check.isChecked() and self.isVisible():
             self._plan_timer.start()
         else:
             self._plan_timer.stop()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Coming on screen with live preview on: plan what the panel shows."""
+        super().showEvent(event)
+        if not self._name_fitted:
+            self._fit_name_column()
+        has_plan = any(row.planned is not None for row in self.model.rows)
+        if self.live_check.isChecked() and not has_plan and self._requested is None:
+            self._on_changed()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        """Going off screen: drop a live plan not asked for yet."""
+        self._plan_timer.stop()
+        super().hideEvent(event)
 
     def _describe(self, op: GlobalPrune) -> str:
         remaining = sum(row.numel - row.pruned for row in self.model.rows if row.included)

@@ -32,7 +32,7 @@ import torch
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QMouseEvent, QPainter, QPaintEvent, QPalette
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QGraphicsTextItem, QWidget
 from superqt.utils import create_worker
 
 from core.viz.display import (
@@ -51,6 +51,9 @@ from gui.heatmap_items import (
     MASK_COLORMAP,
     MASK_TICKS,
     OUTSIDE_COLOR,
+    PRUNED_CELL_COLOR,
+    PRUNED_LEGEND_HTML,
+    PRUNED_LEGEND_TIP,
     WEIGHTS_COLORMAP,
     IndexAxis,
     RGB32ImageItem,
@@ -62,6 +65,7 @@ from gui.heatmap_reduce import (
     ReduceResult,
     matrix_max_abs,
     pixels_max_abs,
+    pruned_overlay,
     reduce_request,
     symmetric_levels,
 )
@@ -131,6 +135,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._matrix: torch.Tensor | None = None
         self._mask: torch.Tensor | None = None
         self._apply_mask = False
+        self._mark_pruned = False
         self._kind = "weights"
         self._levels = (-1.0, 1.0)
         self._exact_levels = True
@@ -159,6 +164,11 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._setup_plot(title)
         self._image = RGB32ImageItem(axisOrder="row-major")
         self._plot.addItem(self._image)
+        # Over the image: pixels that keep no weight, in the pruned colour.
+        self._pruned_image = pg.ImageItem(axisOrder="row-major")
+        self._pruned_image.setZValue(1)
+        self._plot.addItem(self._pruned_image)
+        self._kept: np.ndarray | None = None
         self._frame = pg.PlotCurveItem(pen=pg.mkPen(FRAME_COLOR, width=1))
         self._frame.setZValue(10)
         self._plot.addItem(self._frame)
@@ -179,6 +189,13 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         style_axis(self._bar.axis, self._foreground)
         self._bar.axis.setStyle(hideOverlappingLabels=False)
         self._bar.axis.setWidth(BAR_AXIS_WIDTH)
+        # Under the colour bar, outside any layout: the linked views keep equal boxes.
+        self._pruned_legend = QGraphicsTextItem(self._bar)
+        self._pruned_legend.setDefaultTextColor(self._foreground)
+        self._pruned_legend.setHtml(PRUNED_LEGEND_HTML)
+        self._pruned_legend.setToolTip(PRUNED_LEGEND_TIP)
+        self._pruned_legend.setVisible(False)
+        self._bar.geometryChanged.connect(self._place_pruned_legend)
         self._label = pg.LabelItem(justify="left", size="9pt", color=self._foreground)
         let_shrink(self._label)
         self.addItem(self._label, row=1, col=0)
@@ -192,6 +209,9 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         if self._paintable:
             self.setToolTip(PAINT_HELP)
         self._set_label_idle()
+
+    def _place_pruned_legend(self) -> None:
+        self._pruned_legend.setPos(-4, self._bar.size().height() + 2)
 
     def _setup_plot(self, title: str) -> None:
         plot = self._plot
@@ -232,6 +252,16 @@ class HeatmapView(pg.GraphicsLayoutWidget):
     def color_bar(self) -> pg.ColorBarItem:
         """The colour bar."""
         return self._bar
+
+    @property
+    def pruned_legend(self) -> QGraphicsTextItem:
+        """The "■ pruned" legend under the colour bar (visible when pruned cells are marked)."""
+        return self._pruned_legend
+
+    @property
+    def marks_pruned(self) -> bool:
+        """Whether pruned cells are drawn in :data:`~gui.heatmap_items.PRUNED_CELL_COLOR`."""
+        return self._mark_pruned
 
     @property
     def label_item(self) -> pg.LabelItem:
@@ -289,6 +319,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         *,
         mask: torch.Tensor | None = None,
         apply_mask: bool = False,
+        mark_pruned: bool = False,
         keep_view: bool = False,
     ) -> None:
         """Show a 2-D matrix: a preview now, the full reduction when a worker has it.
@@ -302,6 +333,9 @@ class HeatmapView(pg.GraphicsLayoutWidget):
                 default ``(-max|w|, max|w|)``.
             mask: bool tensor like ``matrix``: hover reports kept/pruned.
             apply_mask: show ``matrix * mask`` (pruned weights as 0).
+            mark_pruned: draw pixels whose weights are all pruned (per ``mask``)
+                in :data:`~gui.heatmap_items.PRUNED_CELL_COLOR`, explained by a
+                legend under the colour bar, not as the white of a zero weight.
             keep_view: keep the zoom when the shape is unchanged.
 
         Raises:
@@ -313,6 +347,9 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._matrix = matrix.detach()
         self._mask = None if mask is None else mask.detach()
         self._apply_mask = apply_mask and mask is not None and kind == "weights"
+        self._mark_pruned = mark_pruned and mask is not None and kind == "weights"
+        self._pruned_image.setVisible(self._mark_pruned)
+        self._pruned_legend.setVisible(self._mark_pruned)
         self._generation += 1
         self._shown_serial = -1
         self._set_kind(kind)
@@ -361,6 +398,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         """Dim the image and pause work while someone else owns the matrix."""
         self._busy = busy
         self._image.setOpacity(0.35 if busy else 1.0)
+        self._pruned_image.setOpacity(0.35 if busy else 1.0)
         if busy:
             self._stroke = None
             self._label.setText("working…")
@@ -479,6 +517,9 @@ class HeatmapView(pg.GraphicsLayoutWidget):
     def _effective_mask(self) -> torch.Tensor | None:
         return self._mask if self._apply_mask else None
 
+    def _pruned_mask(self) -> torch.Tensor | None:
+        return self._mask if self._mark_pruned else None
+
     # ------------------------------------------------------------------ view & plans
     def _set_extent(self, rows: int, cols: int) -> None:
         """Frame the matrix and label axis ticks only inside it."""
@@ -530,16 +571,18 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             pixels = self._reduce_now(plan)
             if self._kind == "weights" and not self._exact_levels:
                 self._finish_levels(pixels if self._covers_all(plan) else None)
-            self._show(pixels, plan, full=True, serial=self._serial)
+            self._show(pixels, plan, full=True, serial=self._serial, kept=self._kept_now(plan))
             return
         if not initial:
             self._request_full()
             return
         assert self._matrix is not None
         preview = preview_pixels(self._matrix, plan, mask=self._effective_mask())
+        pruned = self._pruned_mask()
+        kept = None if pruned is None else preview_pixels(pruned, plan)
         if self._kind == "weights" and not self._exact_levels:
             self._apply_levels(symmetric_levels(pixels_max_abs(preview)))
-        self._show(preview, plan, full=False, serial=self._serial)
+        self._show(preview, plan, full=False, serial=self._serial, kept=kept)
         # The preview's first paint must not compete with the worker for the CPU
         # (measured: 16384² first paint 12 → 30 ms): start it right after that
         # paint (or soon anyway, e.g. when hidden).
@@ -563,14 +606,35 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             return fraction_pixels(self._matrix, plan)
         return signed_pixels(self._matrix, plan, mask=self._effective_mask())
 
+    def _kept_now(self, plan: Tiling) -> np.ndarray | None:
+        """Kept fraction per pixel of the mask whose pruned cells are marked (None: none)."""
+        pruned = self._pruned_mask()
+        return None if pruned is None else fraction_pixels(pruned, plan)
+
     def _clear(self) -> None:
         self._image.clear()
+        self._pruned_image.clear()
+        self._kept = None
         self._shown = None
         self._is_full = False
 
-    def _show(self, pixels: np.ndarray, plan: Tiling, *, full: bool, serial: int) -> None:
+    def _show(
+        self,
+        pixels: np.ndarray,
+        plan: Tiling,
+        *,
+        full: bool,
+        serial: int,
+        kept: np.ndarray | None = None,
+    ) -> None:
         self._image.setImage(pixels, autoLevels=False, levels=self._levels)
         self._image.setRect(QRectF(*plan.rect()))
+        self._kept = kept
+        if kept is None:
+            self._pruned_image.clear()
+        else:
+            self._pruned_image.setImage(pruned_overlay(kept, PRUNED_CELL_COLOR), autoLevels=False)
+            self._pruned_image.setRect(QRectF(*plan.rect()))
         self._shown = plan
         self._shown_serial = serial
         self._is_full = full
@@ -596,6 +660,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             plan=self._wanted,
             mask=self._effective_mask(),
             need_levels=not self._exact_levels and not self._covers_all(self._wanted),
+            pruned=self._pruned_mask(),
         )
         self._running = True
         worker = create_worker(reduce_request, request, _start_thread=False, _ignore_errors=True)
@@ -618,7 +683,9 @@ class HeatmapView(pg.GraphicsLayoutWidget):
                 found = result.max_abs
                 self._finish_levels(result.pixels if found is None else None, found)
             full = request.plan == self._wanted
-            self._show(result.pixels, request.plan, full=full, serial=request.serial)
+            self._show(
+                result.pixels, request.plan, full=full, serial=request.serial, kept=result.kept
+            )
         self._pending = False
         if not self._settled():
             self._request_full()
@@ -710,7 +777,12 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         if image is None or pixel[0] >= image.shape[0] or pixel[1] >= image.shape[1]:
             return ""
         shown = float(image[pixel])
-        what = f"{shown:.0%} kept" if self._kind == "mask" else f"extreme {shown:.4g}"
+        if self._kind == "mask":
+            what = f"{shown:.0%} kept"
+        else:
+            kept = self._kept
+            all_pruned = kept is not None and kept.shape == image.shape and kept[pixel] == 0
+            what = "all pruned" if all_pruned else f"extreme {shown:.4g}"
         return f"   ·   pixel = rows {r0}–{r1 - 1}, cols {c0}–{c1 - 1}: {what}"
 
     def _set_label_idle(self) -> None:

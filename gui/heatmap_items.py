@@ -11,7 +11,7 @@ import math
 import pyqtgraph as pg
 from PySide6.QtGui import QImage
 
-from gui.colormaps import diverging_colormap, mask_colormap
+from gui.colormaps import PRUNED_RGB, diverging_colormap, hex_color, mask_colormap
 
 #: Shared colour maps, so heatmaps, the pattern lab and plots agree.
 WEIGHTS_COLORMAP = diverging_colormap()
@@ -24,6 +24,17 @@ OUTSIDE_COLOR = (200, 200, 200)
 FRAME_COLOR = (90, 90, 90)
 
 MASK_COLORMAP = mask_colormap()
+
+#: Pruned cells of an effective-weights view: the mask's "pruned" dark slate, a
+#: colour the diverging map does not use (its zero is white, like tiny weights).
+PRUNED_CELL_COLOR = PRUNED_RGB
+
+#: The legend beside the colour bar of a view that marks pruned cells.
+PRUNED_LEGEND_HTML = (
+    f'<span style="font-size: 8pt"><span style="color: {hex_color(PRUNED_RGB)}; '
+    'font-size: 11pt">&#9632;</span> pruned</span>'
+)
+PRUNED_LEGEND_TIP = "Cells shown in dark slate are pruned (0), apart from kept weights near 0."
 
 #: Colour-bar ticks for masks.
 MASK_TICKS = [[(0.0, "pruned"), (0.5, "50%"), (1.0, "kept")]]

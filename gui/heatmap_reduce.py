@@ -26,6 +26,7 @@ class ReduceRequest:
     plan: Tiling
     mask: torch.Tensor | None
     need_levels: bool
+    pruned: torch.Tensor | None = None  # a mask whose kept fractions are wanted too
 
 
 @dataclass
@@ -35,6 +36,7 @@ class ReduceResult:
     request: ReduceRequest
     pixels: np.ndarray
     max_abs: float | None = None
+    kept: np.ndarray | None = None  # kept fraction per pixel of ``request.pruned``
 
 
 def reduce_request(request: ReduceRequest) -> ReduceResult:
@@ -43,10 +45,13 @@ def reduce_request(request: ReduceRequest) -> ReduceResult:
         pixels = fraction_pixels(request.matrix, request.plan)
     else:
         pixels = signed_pixels(request.matrix, request.plan, mask=request.mask)
+    kept = None
+    if request.pruned is not None:
+        kept = fraction_pixels(request.pruned, request.plan)
     max_abs = None
     if request.need_levels:
         max_abs = matrix_max_abs(request.matrix, request.mask)
-    return ReduceResult(request, pixels, max_abs)
+    return ReduceResult(request, pixels, max_abs, kept)
 
 
 def matrix_max_abs(matrix: torch.Tensor, mask: torch.Tensor | None = None) -> float:
@@ -57,6 +62,15 @@ def matrix_max_abs(matrix: torch.Tensor, mask: torch.Tensor | None = None) -> fl
         matrix = torch.where(mask, matrix, torch.zeros((), dtype=matrix.dtype))
     low, high = torch.aminmax(matrix.detach())
     return max(abs(float(low)), abs(float(high)))
+
+
+def pruned_overlay(kept: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
+    """An RGBA image: ``color`` where a pixel keeps nothing (``kept == 0``), clear elsewhere."""
+    overlay = np.zeros((*kept.shape, 4), dtype=np.uint8)
+    pruned = kept == 0
+    overlay[pruned, :3] = color
+    overlay[pruned, 3] = 255
+    return overlay
 
 
 def pixels_max_abs(pixels: np.ndarray) -> float:

@@ -247,6 +247,7 @@ class LayerViews(QWidget):
             self.original_view.levels,
             mask=mask,
             apply_mask=True,
+            mark_pruned=True,
             keep_view=True,
         )
 
@@ -317,7 +318,12 @@ class LayerViews(QWidget):
         self.original_view.set_matrix(original, "weights", mask=mask, keep_view=keep)
         self.mask_view.set_matrix(mask, "mask", keep_view=keep)
         self.effective_view.set_matrix(
-            effective, "weights", self.original_view.levels, mask=mask, keep_view=keep
+            effective,
+            "weights",
+            self.original_view.levels,
+            mask=mask,
+            mark_pruned=True,
+            keep_view=keep,
         )
         block = _kernel_block(tuple(self._layer.original.shape), self._layout)
         for view in self.views:

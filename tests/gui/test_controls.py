@@ -442,6 +442,10 @@ def test_full_prune_warns_about_wiped_layers(qtbot, panel):
 def test_live_replanning_is_throttled(qtbot, panel, controller, monkeypatch):
     calls = []
     monkeypatch.setattr(controller, "plan", lambda op: calls.append(op) or True)
+    panel.show()  # live plans only while the panel is on screen
+    qtbot.waitExposed(panel)
+    qtbot.waitUntil(lambda: len(calls) == 1, timeout=TIMEOUT)  # the plan on showing
+    calls.clear()
     for percent in (10.0, 20.0, 30.0):
         panel.set_amount_percent(percent)
     qtbot.waitUntil(lambda: len(calls) == 1, timeout=TIMEOUT)
