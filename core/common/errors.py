@@ -46,5 +46,12 @@ class DiskSpaceError(PruningError, OSError):
     """Not enough free disk space to spill original values."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none),
+    for one-line messages that quote a library's error."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 class JobCancelled(Exception):
     """Raised inside a job when its cancel token was set; the session is unchanged."""

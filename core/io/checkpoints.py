@@ -41,7 +41,7 @@ from typing import Any, BinaryIO
 
 import torch
 
-from core.common.errors import PruningError
+from core.common.errors import PruningError, first_line
 from core.common.jobs import NEVER_CANCELLED, CancelToken, Job, Progress, run_job, scaled
 from core.io import sparse_format
 from core.io.atomic import atomic_write
@@ -289,7 +289,7 @@ def _write_export(
     try:
         program = torch.export.export(session.model, (session.example_input,))
     except Exception as exc:  # tracing fails in many ways, all about the model's code
-        raise PruningError(f"torch.export could not trace the model: {_first_line(exc)}") from exc
+        raise PruningError(f"torch.export could not trace the model: {first_line(exc)}") from exc
     token.check()
     torch.export.save(program, handle)
     yield Progress(1.0, "wrote the exported program")
@@ -306,15 +306,10 @@ def _write_onnx(
             raise RuntimeError("no ONNX program was produced")
         data = program.model_proto.SerializeToString()
     except Exception as exc:  # exporter and protobuf errors (e.g. over 2 GB) alike
-        raise PruningError(f"ONNX export failed: {_first_line(exc)}") from exc
+        raise PruningError(f"ONNX export failed: {first_line(exc)}") from exc
     token.check()
     handle.write(data)
     yield Progress(1.0, "wrote the ONNX model")
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 _WRITERS: dict[str, _Writer] = {

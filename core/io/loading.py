@@ -49,9 +49,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from core.common.errors import PruningError
+from core.common.errors import PruningError, first_line
 from core.common.jobs import NEVER_CANCELLED, CancelToken, Job, Progress, run_job, scaled
 from core.demos import load_demo
+from core.io.pickle_scan import Unsafe, load_weights_only
 from core.io.references import ModelReference, parse_model_spec
 from core.io.torch_interop import adopt_masks, covering_options, strip_torch_pruning
 from core.pruning.operations import operation_from_dict
@@ -87,9 +88,6 @@ SHOWN = 5
 
 TARGET_OPTIONS = ("include_bias", "include_embeddings", "include_other")
 """The session options a saved session records as its ``target_options``."""
-
-_PROTOCOL_NOTICE = "Detected pickle protocol"
-"""torch's notice when its weights-only unpickler reads a plain pickle (not torch.save's zip)."""
 
 _JIT_NOTICE = "`torch.jit.load` is deprecated"
 """torch's deprecation warning on every ``torch.jit.load``; TorchScript files still load."""
@@ -451,9 +449,9 @@ def _open_torchscript(path: Path) -> OpenedModel:
 def _open_torch_file(path: Path, trust: bool, token: CancelToken) -> Job[OpenedModel]:
     """A torch.save file or pickle on its own: a whole model (with trust), never a state_dict."""
     yield Progress(0.1, f"Reading {path.name}")
-    loaded = _load_weights_only(path)
+    loaded = load_weights_only(path)
     token.check()
-    if isinstance(loaded, _Unsafe):
+    if isinstance(loaded, Unsafe):
         _refuse_main_classes(path, loaded.classes)
         if not trust:
             raise TrustRequired(path, loaded.classes)
@@ -462,97 +460,6 @@ def _open_torch_file(path: Path, trust: bool, token: CancelToken) -> Job[OpenedM
     if found is not None:
         raise FactoryRequired(path, len(found[0]))
     raise PruningError(f"{path.name} holds a {type(loaded).__name__}, not a model")
-
-
-@dataclass(frozen=True)
-class _Unsafe:
-    """A pickle that the weights-only unpickler refused: it refers to these classes."""
-
-    classes: tuple[str, ...]
-
-
-def _load_weights_only(path: Path) -> Any:
-    """``torch.load(weights_only=True)`` (memory-mapped when the format allows).
-
-    Returns :class:`_Unsafe` when the file needs full unpickling (nothing of
-    it ran), else what the file holds.
-
-    Raises:
-        PruningError: the file is not a readable torch file or pickle.
-    """
-    is_zip = zipfile.is_zipfile(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", _PROTOCOL_NOTICE, UserWarning)
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
-    except Exception as exc:  # corrupted or foreign files raise many types
-        refused = exc
-    classes = _pickle_globals(path, is_zip)
-    if classes:
-        return _Unsafe(classes)
-    raise PruningError(
-        f"{path.name}: could not be read as a PyTorch file ({_first_line(refused)})"
-    ) from refused
-
-
-def _pickle_globals(path: Path, is_zip: bool) -> tuple[str, ...]:
-    """Classes and functions a pickle refers to that torch does not allow, found statically."""
-    if is_zip:
-        try:
-            return tuple(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
-        except Exception:  # not a torch.save archive: no pickle to look into
-            return ()
-    return _raw_pickle_globals(path)
-
-
-def _raw_pickle_globals(path: Path) -> tuple[str, ...]:
-    """The globals of a plain pickle (or torch's legacy format), without unpickling.
-
-    torch's own helpers for rebuilding tensors are left out; what remains is
-    what the weights-only unpickler refuses (model classes, functions).
-    """
-    import pickletools
-
-    found: list[str] = []
-    with path.open("rb") as handle:
-        while True:  # torch's legacy format is several pickles in a row
-            start = handle.tell()
-            try:
-                found.extend(_globals_of_one_pickle(pickletools.genops(handle)))
-            except Exception:  # the end of the pickles (raw storages follow) or a broken file
-                break
-            if handle.tell() == start:
-                break
-    internal = ("torch._utils.", "collections.OrderedDict", "builtins.")
-    return tuple(
-        dict.fromkeys(
-            name for name in found if not name.startswith(internal) and not name.endswith("Storage")
-        )
-    )
-
-
-def _globals_of_one_pickle(ops: Iterator[tuple[Any, Any, int | None]]) -> list[str]:
-    """``module.name`` of each GLOBAL, INST and STACK_GLOBAL in one pickle's opcodes."""
-    found: list[str] = []
-    strings: list[str] = []  # string pushes, memoised ones fetched back, for STACK_GLOBAL
-    memo: dict[int, str] = {}
-    last: str | None = None
-    for op, arg, _ in ops:
-        name = op.name
-        if name in ("GLOBAL", "INST"):
-            found.append(str(arg).replace(" ", "."))
-        elif name == "STACK_GLOBAL" and len(strings) >= 2:
-            found.append(f"{strings[-2]}.{strings[-1]}")
-        elif name == "MEMOIZE" and last is not None:
-            memo[len(memo)] = last
-        elif name in ("BINPUT", "LONG_BINPUT", "PUT") and last is not None:
-            memo[int(arg)] = last
-        elif name in ("BINGET", "LONG_BINGET", "GET") and int(arg) in memo:
-            strings.append(memo[int(arg)])
-        last = arg if isinstance(arg, str) and name.endswith("UNICODE") else None
-        if last is not None:
-            strings.append(last)
-    return found
 
 
 def _refuse_main_classes(path: Path, classes: Sequence[str]) -> None:
@@ -632,8 +539,8 @@ def _read_state_file(
     if kind == "safetensors":
         return (yield from _read_safetensors(path, token)), ()
     yield Progress(0.2, f"Reading {path.name}")
-    loaded = _load_weights_only(path)
-    if isinstance(loaded, _Unsafe):
+    loaded = load_weights_only(path)
+    if isinstance(loaded, Unsafe):
         raise PruningError(
             f"{path.name} holds a pickled Python object ({_short(loaded.classes)}), not a "
             "state_dict: open it on its own (it needs trust), or save model.state_dict()"
@@ -806,7 +713,7 @@ def _from_pretrained(transformers: Any, folder: Path, config: dict[str, Any], tr
         return model_class.from_pretrained(str(folder), local_files_only=True, **extra)
     except Exception as exc:  # transformers raises OSError, ValueError and more
         raise PruningError(
-            f"{folder.name}: transformers could not open it ({_first_line(exc)})"
+            f"{folder.name}: transformers could not open it ({first_line(exc)})"
         ) from exc
 
 
@@ -934,8 +841,3 @@ def _short(names: Sequence[str]) -> str:
     shown = ", ".join(names[:SHOWN])
     more = len(names) - SHOWN
     return shown + (f" and {more} more" if more > 0 else "")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
