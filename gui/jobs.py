@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from superqt.utils import GeneratorWorker, create_worker
 
 from core.common.errors import JobCancelled
-from core.common.jobs import CancelToken, Job
+from core.common.jobs import CancelToken, Job, Progress
 
 
 class _CarriedError(Exception):
@@ -43,6 +43,7 @@ class JobRunner(QObject):
     Signals:
         started(label): a job began.
         progress(fraction, message): the running job reported progress.
+        detail(object): the running job reported a result so far (``Progress.detail``).
         finished(label): the job ended (after its callback), however it ended.
         failed(label, message, details): the job raised; details is the traceback.
         cancelled(label): the job stopped because :meth:`cancel` was called.
@@ -50,6 +51,7 @@ class JobRunner(QObject):
 
     started = Signal(str)
     progress = Signal(float, str)
+    detail = Signal(object)
     finished = Signal(str)
     failed = Signal(str, str, str)
     cancelled = Signal(str)
@@ -86,13 +88,18 @@ class JobRunner(QObject):
             return False
         token = CancelToken()
         worker = create_worker(_drive, make_job(token), _start_thread=False, _ignore_errors=True)
-        worker.yielded.connect(lambda p: self.progress.emit(float(p.fraction), str(p.message)))
+        worker.yielded.connect(self._report)
         worker.returned.connect(lambda result: self._done(on_result, result))
         worker.errored.connect(lambda exc: self._errored(exc, on_error))
         self._worker, self._token, self._label = worker, token, label
         self.started.emit(label)
         worker.start()
         return True
+
+    def _report(self, progress: Progress) -> None:
+        self.progress.emit(float(progress.fraction), str(progress.message))
+        if progress.detail is not None:
+            self.detail.emit(progress.detail)
 
     def cancel(self) -> None:
         """Ask the running job to stop at its next check (it rolls back)."""

@@ -21,10 +21,13 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Progress:
-    """One progress report: ``fraction`` in [0, 1] and a human-readable message."""
+    """One progress report: ``fraction`` in [0, 1], a human-readable message, and
+    optionally ``detail``: a result-so-far a watcher may draw (e.g. one finished
+    epoch of a fine-tune, one measured row of a benchmark)."""
 
     fraction: float
     message: str
+    detail: object | None = None
 
 
 Job = Generator[Progress, None, T]
@@ -75,4 +78,4 @@ def scaled(job: Job[T], start: float, stop: float) -> Job[T]:
         except StopIteration as done:
             result: T = done.value
             return result
-        yield Progress(start + span * progress.fraction, progress.message)
+        yield Progress(start + span * progress.fraction, progress.message, progress.detail)

@@ -1,0 +1,1 @@
+"""Real speed: inference benchmarks, sparse execution, speed advice, the cost lab."""

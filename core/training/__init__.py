@@ -1,0 +1,1 @@
+"""Accuracy in the loop: evaluation data, evaluation, masked fine-tuning with distillation."""
