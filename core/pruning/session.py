@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
@@ -226,6 +227,21 @@ class PruningSession:
             with writable_flat(copy) as flat:
                 self.vault.restore(layer.info.name, flat, saved.and_not(layer.mask))
         return copy
+
+    def unpruned_copy(self) -> nn.Module:
+        """A deep copy of the model with the original value of every pruned entry back.
+
+        The dense reference: the teacher of distillation, the baseline of fidelity and
+        of speed. Entries made permanent stay zero (their originals are gone). The
+        session's own model is not touched.
+        """
+        model = copy.deepcopy(self.model)
+        params = dict(model.named_parameters(remove_duplicate=False))
+        with torch.no_grad():
+            for name, layer in self._state.layers.items():
+                if layer.mask is not None:
+                    params[name].copy_(self.original(name))
+        return model
 
     def sparsity(self, name: str) -> float:
         """Fraction of the parameter's entries that are pruned."""

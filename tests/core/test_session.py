@@ -847,3 +847,20 @@ def test_make_permanent_bakes_in_and_stays_pruned(tmp_path: Path, spill: bool) -
     assert_state(session, permanent, entries=False)
     assert session.operations[-1].kind == "make_permanent"
     session.close()
+
+
+def test_unpruned_copy_brings_back_originals_and_leaves_the_session_alone() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    session = PruningSession(model)
+    session.prune("0.weight", L1Unstructured(0.6))
+    session.prune("2.weight", L1Unstructured(0.3))
+    pruned = {k: v.clone() for k, v in model.state_dict().items()}
+    dense = session.unpruned_copy()
+    assert dense is not model
+    for key, value in dense.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, pruned[key]), key
+    assert (model.get_parameter("0.weight") == 0).sum() > 0
