@@ -78,6 +78,8 @@ class SessionController(QObject):
         open_failed(request, error): opening failed (``error`` also reports it).
         saved(files): :meth:`save` wrote a :class:`~core.io.checkpoints.SavedFiles`.
         masks_changed(names): masks (and weights) of these parameters changed.
+        model_replaced(): an operation (slim, replace, or its undo) swapped the
+            session's model; its parameters and shapes may all differ.
         history_changed(): the undo history changed.
         busy_changed(busy): a job started or finished.
         mutating_changed(mutating): a job that changes weights started or finished
@@ -96,6 +98,7 @@ class SessionController(QObject):
     open_failed = Signal(object, object)
     saved = Signal(object)
     masks_changed = Signal(tuple)
+    model_replaced = Signal()
     history_changed = Signal()
     busy_changed = Signal(bool)
     mutating_changed = Signal(bool)
@@ -363,26 +366,67 @@ class SessionController(QObject):
             raise RuntimeError("no model is loaded")
         return self.session
 
-    def _mutate(self, label: str, make_job: Callable[[CancelToken], Job[Any]]) -> bool:
+    def submit(
+        self,
+        label: str,
+        make_job: Callable[[CancelToken], Job[Any]],
+        on_result: Callable[[Any], None] | None = None,
+        *,
+        mutating: bool = False,
+        on_error: Callable[[BaseException], bool | None] | None = None,
+    ) -> bool:
+        """Queue a job after the commands before it; its result goes to ``on_result``.
+
+        ``mutating=True`` is for jobs that change the session (weights, masks,
+        the model): layer views show "working" while it runs, and afterwards the
+        history, masks and statistics are refreshed, as for :meth:`apply`. Its
+        progress ``detail`` items reach ``runner.detail``. ``on_error`` returning
+        True means it handled the error (else ``error`` is emitted).
+        """
+        self._require_session()
+        if mutating:
+            return self._mutate(label, make_job, on_result, on_error)
+        self._commands.append(
+            lambda: self.runner.run(label, make_job, on_result=on_result, on_error=on_error)
+        )
+        self._next()
+        return True
+
+    def _mutate(
+        self,
+        label: str,
+        make_job: Callable[[CancelToken], Job[Any]],
+        on_result: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], bool | None] | None = None,
+    ) -> bool:
         session = self._require_session()
 
         def start() -> None:
             before = {name: session.packed_mask(name) for name in session.names}
+            model = session.model
 
             def done(_result: Any) -> None:
-                changed = tuple(n for n in session.names if session.packed_mask(n) is not before[n])
+                names = session.names
+                changed = tuple(n for n in names if session.packed_mask(n) is not before.get(n))
                 self.history_changed.emit()
-                if changed:
+                if session.model is not model:
+                    self.model_replaced.emit()
+                elif changed:
                     self.masks_changed.emit(changed)
                 self.refresh()
 
-            def failed(exc: BaseException) -> None:
+            def failed(exc: BaseException) -> bool | None:
                 self.mutating_changed.emit(False)
                 self._failed(exc)
+                return on_error(exc) if on_error is not None else None
 
             def finished(result: Any) -> None:
-                done(result)
-                self.mutating_changed.emit(False)
+                try:
+                    done(result)
+                    if on_result is not None:
+                        on_result(result)
+                finally:
+                    self.mutating_changed.emit(False)
 
             if self.runner.run(label, make_job, on_result=finished, on_error=failed):
                 self.mutating_changed.emit(True)

@@ -472,6 +472,7 @@ class GlobalPanel(QWidget):
         c = self.controller
         c.plan_ready.connect(self._on_plan_ready)
         c.model_loaded.connect(lambda: self._reload(None))
+        c.model_replaced.connect(lambda: self._reload(None))
         c.masks_changed.connect(self._on_masks_changed)
         c.mutating_changed.connect(self._on_busy)
         c.error.connect(self._on_controller_error)

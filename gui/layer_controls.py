@@ -220,6 +220,7 @@ class LayerControls(QWidget):
         c.mutating_changed.connect(self._on_busy)
         c.preview_ready.connect(self._on_preview_ready)
         c.model_loaded.connect(self._on_model_loaded)
+        c.model_replaced.connect(self._on_model_loaded)
         c.masks_changed.connect(self._on_masks_changed)
         c.error.connect(self._on_controller_error)
         self._on_method_changed()

@@ -257,6 +257,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         c = self.controller
         c.model_loaded.connect(self._on_model_loaded)
+        c.model_replaced.connect(self._on_model_replaced)
         c.masks_changed.connect(self._on_masks_changed)
         c.history_changed.connect(self._on_history_changed)
         c.busy_changed.connect(self._on_busy)
@@ -389,6 +390,15 @@ class MainWindow(QMainWindow):
         self._current = ""
         if session is not None and session.names:
             self.tree.select_param(session.names[0])
+
+    def _on_model_replaced(self) -> None:
+        """Slim (or its undo) swapped the model: new parameters, maybe new shapes."""
+        session = self.controller.session
+        current = self._current
+        self.tree.set_session(session)
+        self._current, self._shown = "", ""
+        if session is not None and session.names:
+            self.tree.select_param(current if current in session.names else session.names[0])
 
     def _on_selection(self, names: tuple[str, ...]) -> None:
         self.layer_controls.set_targets(names)

@@ -22,7 +22,7 @@ import core.common.chunks as chunks
 from core.common.jobs import CancelToken
 from core.demos import build_demo_architecture
 from core.pruning.methods import L1Unstructured
-from core.pruning.operations import GlobalPrune, LayerPrune
+from core.pruning.operations import GlobalPrune, LayerPrune, ReplaceModel
 from core.viz.display import cells_to_flat_index, display_matrix, display_shape
 from gui.controller import LoadedModel
 from gui.heatmap import HeatmapView
@@ -633,3 +633,26 @@ def test_geometry_and_recent_files_persist(qtbot, window, settings_dir, tmp_path
         again.close()
         if again.controller.session is not None:
             again.controller.session.close()
+
+
+def test_replacing_the_model_refreshes_tree_and_views_and_undo_brings_it_back(qtbot, window):
+    """What Slim does through the controller: a new model with other shapes, one undo away."""
+    controller = window.controller
+    old_names = controller.session.names
+    small = nn.Sequential(nn.Flatten(), nn.Linear(64, 12), nn.ReLU(), nn.Linear(12, 10))
+    results: list[object] = []
+    assert controller.submit(
+        "Replace",
+        lambda token: controller.session.apply_job(ReplaceModel(small, "Slim"), token),
+        results.append,
+        mutating=True,
+    )
+    wait_idle(qtbot, window)
+    assert len(results) == 1
+    assert tree_leaves(window) == ["1.weight", "3.weight"]
+    qtbot.waitUntil(lambda: "1.weight" in window.layer_title.text(), timeout=TIMEOUT)
+    assert "12 × 64" in window.layer_title.text()
+    window.undo_action.trigger()
+    wait_idle(qtbot, window)
+    assert tree_leaves(window) == old_names
+    assert controller.session.model is not small
