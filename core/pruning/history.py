@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.pruning.changes import OBJECT_OVERHEAD, Change
 from core.pruning.operations import Operation
@@ -36,6 +37,9 @@ class Entry:
     op: Operation
     change: Change
     nbytes: int = field(init=False)
+    #: What was measured in the state this entry leads to (e.g. ``"evaluation:test"``
+    #: -> an evaluation's dict), JSON-safe values; see :meth:`History.measurements`.
+    measurements: dict[str, Any] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         size = self.change.nbytes + self.op.nbytes + OBJECT_OVERHEAD
@@ -72,6 +76,7 @@ class History:
         self._bytes = 0
         self._dropped = 0
         self._start = "Start (loaded model)"
+        self._start_measurements: dict[str, Any] = {}
 
     @property
     def entries(self) -> tuple[Entry, ...]:
@@ -119,6 +124,18 @@ class History:
             f"Undo reaches back {steps}; {self._dropped} older step(s) can no longer be "
             f"undone (history budget {_size(self._budget)})."
         )
+
+    def measurements(self, cursor: int | None = None) -> dict[str, Any]:
+        """What was measured in the state after ``cursor`` applied entries (default: now).
+
+        A live dict (add to it to record a measurement): the entry's own, or for
+        cursor 0 the start's. Measurements travel with their entry through undo
+        and redo, and are forgotten with it.
+        """
+        at = self._cursor if cursor is None else cursor
+        if not 0 <= at <= len(self._entries):
+            raise IndexError(f"no history position {at} (0..{len(self._entries)})")
+        return self._start_measurements if at == 0 else self._entries[at - 1].measurements
 
     def can_undo(self) -> bool:
         """Whether there is an applied entry."""
@@ -174,6 +191,7 @@ class History:
         self._cursor = 0
         self._bytes = 0
         self._dropped = 0
+        self._start_measurements = {}
         if start_label is not None:
             self._start = start_label
 
@@ -184,6 +202,7 @@ class History:
                 entry = self._entries.pop(0)
                 self._cursor -= 1
                 self._dropped += 1
+                self._start_measurements = entry.measurements  # the new start's state
                 self._release(entry, applied=True)
             else:
                 self._release(self._entries.pop(), applied=False)
