@@ -205,6 +205,11 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._kick.timeout.connect(self._on_kick)
         self._start_after_paint = False
         self._plot.vb.sigRangeChanged.connect(self._on_range_changed)
+        # Until the user zooms or pans, the whole matrix stays fitted to the view,
+        # also when the view gets its real size after the matrix was set.
+        self._fitted = False
+        self._plot.vb.sigRangeChangedManually.connect(self._on_user_range)
+        self._plot.vb.sigResized.connect(self._on_resized)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         if self._paintable:
             self.setToolTip(PAINT_HELP)
@@ -534,6 +539,19 @@ class HeatmapView(pg.GraphicsLayoutWidget):
         self._plot.vb.setRange(
             xRange=(0, max(cols, 1)), yRange=(0, max(rows, 1)), padding=0.0, update=True
         )
+        self._fitted = True
+
+    @property
+    def fitted(self) -> bool:
+        """Whether the whole matrix is framed (no zoom or pan by the user since it was set)."""
+        return self._fitted
+
+    def _on_user_range(self, *_args: object) -> None:
+        self._fitted = False
+
+    def _on_resized(self, *_args: object) -> None:
+        if self._fitted and self._matrix is not None:
+            self._reset_view()
 
     def _visible_plan(self) -> Tiling | None:
         """The block grid for what is visible now, one block per device pixel."""
