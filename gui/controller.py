@@ -123,6 +123,7 @@ class SessionController(QObject):
         self._commands: list[Callable[[], None]] = []
         self._latest: dict[str, Callable[[], None]] = {}
         self._mutating = False
+        self._end_watch: Callable[[], None] | None = None  # see _mutate
         self.mutating_changed.connect(lambda on: setattr(self, "_mutating", on))
         #: Bytes of undo data a session's history keeps (see :meth:`set_history_budget`).
         self.history_budget = DEFAULT_BUDGET
@@ -402,12 +403,14 @@ class SessionController(QObject):
         session = self._require_session()
 
         def start() -> None:
-            before = {name: session.packed_mask(name) for name in session.names}
+            # Everything the job changes (masks, floors, kept values) the session reports.
+            touched: set[str] = set()
+            unsubscribe = session.subscribe(touched.update)
+            self._end_watch = unsubscribe  # also ended when the job is cancelled (_next)
             model = session.model
 
             def done(_result: Any) -> None:
-                names = session.names
-                changed = tuple(n for n in names if session.packed_mask(n) is not before.get(n))
+                changed = tuple(n for n in session.names if n in touched)
                 self.history_changed.emit()
                 if session.model is not model:
                     self.model_replaced.emit()
@@ -416,11 +419,13 @@ class SessionController(QObject):
                 self.refresh()
 
             def failed(exc: BaseException) -> bool | None:
+                self._stop_watching()
                 self.mutating_changed.emit(False)
                 self._failed(exc)
                 return on_error(exc) if on_error is not None else None
 
             def finished(result: Any) -> None:
+                self._stop_watching()
                 try:
                     done(result)
                     if on_result is not None:
@@ -435,6 +440,11 @@ class SessionController(QObject):
         self._next()
         return True
 
+    def _stop_watching(self) -> None:
+        if self._end_watch is not None:
+            self._end_watch()
+            self._end_watch = None
+
     def _failed(self, _exc: BaseException) -> None:
         self.history_changed.emit()
         self.refresh()
@@ -444,6 +454,7 @@ class SessionController(QObject):
         if self.runner.busy:
             return
         if self._mutating:  # a cancelled command reports no result
+            self._stop_watching()
             self.mutating_changed.emit(False)
         if self._commands:
             self._commands.pop(0)()

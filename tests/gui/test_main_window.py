@@ -656,3 +656,17 @@ def test_replacing_the_model_refreshes_tree_and_views_and_undo_brings_it_back(qt
     wait_idle(qtbot, window)
     assert tree_leaves(window) == old_names
     assert controller.session.model is not small
+
+
+def test_make_permanent_refreshes_the_original_view_and_histogram(qtbot, window):
+    apply_l1(qtbot, window, FC, 50.0)
+    session = window.controller.session
+    before = window.histogram.counts()
+    assert before is not None and before.pruned[1:].sum() > 0  # pruned |w| spread over bins
+    assert window.controller.make_permanent((FC,))
+    wait_idle(qtbot, window)
+    assert session.is_permanent(FC)
+    # The original values of pruned weights are gone: the views show zeros there now.
+    assert_shows(window.layer_views.views[0], displayed(window, session.effective(FC)))
+    after = window.histogram.counts()
+    assert after is not before and after.pruned[1:].sum() == 0
