@@ -9,6 +9,7 @@ core job in a worker, during which the session belongs to that worker
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from core.io.references import ModelReference
 from core.pruning.history import DEFAULT_BUDGET
 from core.pruning.operations import GlobalPrune, LayerPrune, MakePermanent, Operation, Reset
 from core.pruning.session import PruningSession
-from gui.histogram import MagnitudeCounts, magnitude_counts
+from gui.histogram import MagnitudeCounts, largest_pruned, magnitude_counts
 from gui.jobs import JobRunner
 
 
@@ -68,6 +69,15 @@ class LayerSnapshot:
     counts: MagnitudeCounts
 
 
+@dataclass(frozen=True, eq=False)
+class LayerPreview:
+    """One layer of a preview: its unpacked mask and the largest |w| it would prune."""
+
+    name: str
+    mask: torch.Tensor
+    threshold: float | None
+
+
 class SessionController(QObject):
     """Commands for the window, signals back (see module docstring).
 
@@ -85,8 +95,12 @@ class SessionController(QObject):
         mutating_changed(mutating): a job that changes weights started or finished
             (views of layers should show "working" meanwhile).
         stats_ready(stats): fresh :class:`ModelStats`.
-        accuracy_ready(accuracy): test accuracy (NaN when there is no data).
+        accuracy_ready(accuracy): top-1 test accuracy of the current state: measured after
+            every operation for the digits demos, else the one an evaluation stored at
+            this history step (NaN when there is none).
         preview_ready(masks): masks a layer operation would produce (not applied).
+        preview_layer_ready(preview): the :class:`LayerPreview` of the previewed
+            operation's first target, unpacked in the worker.
         plan_ready(plan): a global pruning plan (not applied).
         layer_ready(name, views): a :class:`LayerSnapshot` of one layer.
         error(message, details): something failed; show it to the user.
@@ -105,6 +119,7 @@ class SessionController(QObject):
     stats_ready = Signal(object)
     accuracy_ready = Signal(float)
     preview_ready = Signal(object)
+    preview_layer_ready = Signal(object)
     plan_ready = Signal(object)
     layer_ready = Signal(str, object)
     error = Signal(str, str)
@@ -308,13 +323,31 @@ class SessionController(QObject):
         self.runner.cancel()
 
     def preview(self, op: LayerPrune | GlobalPrune) -> bool:
-        """Compute masks ``op`` would produce, without applying; emits preview_ready."""
+        """Compute masks ``op`` would produce, without applying; emits preview_ready.
+
+        For the operation's first target it also unpacks the mask and finds the
+        largest |w| it would prune, in the worker (``preview_layer_ready``).
+        """
         session = self._require_session()
-        self._latest["preview"] = lambda: self.runner.run(
-            "Preview",
-            lambda token: session.masks_job(op, token),
-            on_result=lambda masks: self.preview_ready.emit(masks),
-        )
+
+        def job(token: CancelToken) -> Job[tuple[dict[str, Any], LayerPreview | None]]:
+            masks = yield from session.masks_job(op, token)
+            focus = next((name for name in op.targets if name in masks), None)
+            if focus is None:
+                return masks, None
+            mask = masks[focus]
+            shape = session.info(focus).shape
+            full = torch.ones(shape, dtype=torch.bool) if mask is None else mask.to_bool()
+            threshold = largest_pruned(session.original(focus), full)
+            return masks, LayerPreview(focus, full, threshold)
+
+        def done(result: tuple[dict[str, Any], LayerPreview | None]) -> None:
+            masks, layer = result
+            self.preview_ready.emit(masks)
+            if layer is not None:
+                self.preview_layer_ready.emit(layer)
+
+        self._latest["preview"] = lambda: self.runner.run("Preview", job, on_result=done)
         self._next()
         return True
 
@@ -466,8 +499,38 @@ class SessionController(QObject):
 
     def _measured(self, result: tuple[ModelStats, float]) -> None:
         stats, accuracy = result
+        session = self.session
+        if session is not None:
+            measurements = session.history.measurements()
+            if math.isnan(accuracy):  # no built-in data: what an evaluation stored here
+                accuracy = test_accuracy(measurements)
+            elif measurements.get(AUTO_ACCURACY) != accuracy:
+                measurements[AUTO_ACCURACY] = accuracy  # the history list shows it
+                self.history_changed.emit()
         self.stats_ready.emit(stats)
         self.accuracy_ready.emit(accuracy)
+
+    # -- measurements ---------------------------------------------------------------
+    def record_measurement(self, key: str, value: Any) -> None:
+        """Attach a JSON-safe measurement to the current history step.
+
+        It travels with its entry through undo and redo (see
+        :meth:`core.pruning.history.History.measurements`); ``history_changed``
+        and ``accuracy_ready`` follow so the history list and the status bar show it.
+        Call it between jobs (e.g. from a job's result callback).
+        """
+        session = self._require_session()
+        if self.runner.busy:
+            raise RuntimeError("a job is running; record measurements from its result")
+        session.history.measurements()[key] = value
+        self.history_changed.emit()
+        self.accuracy_ready.emit(self.accuracy())
+
+    def accuracy(self) -> float:
+        """The top-1 test accuracy measured at the current history step (NaN: none)."""
+        if self.session is None:
+            return math.nan
+        return test_accuracy(self.session.history.measurements())
 
 
 def _measure(

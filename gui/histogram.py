@@ -78,7 +78,7 @@ def magnitude_counts(
         raise ValueError(f"mask has {keep.numel()} elements, weights {flat.numel()}")
     magnitudes = flat.abs()
     top = float(magnitudes.max()) if flat.numel() else 0.0
-    threshold = _largest_pruned(magnitudes, keep)
+    threshold = largest_pruned(magnitudes, keep)
     stride = max(1, math.ceil(flat.numel() / SAMPLE_LIMIT))
     sample = magnitudes[::stride].float()
     upper = top if top > 0 else 1.0
@@ -91,10 +91,12 @@ def magnitude_counts(
     return MagnitudeCounts(edges, total, pruned, threshold, int(sample.numel()), flat.numel())
 
 
-def _largest_pruned(magnitudes: torch.Tensor, keep: torch.Tensor | None) -> float | None:
+def largest_pruned(weights: torch.Tensor, keep: torch.Tensor | None) -> float | None:
+    """The largest |w| among entries ``keep`` marks pruned (None when none is pruned)."""
     if keep is None or bool(keep.all()):
         return None
-    return float(magnitudes.masked_fill(keep, float("-inf")).max())
+    magnitudes = weights.detach().abs().reshape(-1)
+    return float(magnitudes.masked_fill(keep.reshape(-1), float("-inf")).max())
 
 
 class MagnitudeHistogram(pg.PlotWidget):

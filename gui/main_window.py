@@ -12,7 +12,6 @@ import contextlib
 import math
 from pathlib import Path
 
-import torch
 from PySide6.QtCore import QByteArray, QSettings, QSignalBlocker, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -34,7 +33,13 @@ from core.analysis.stats import ModelStats
 from core.demos import DEMO_NAMES
 from core.pruning.operations import PaintStroke
 from core.viz.display import LAYOUTS, display_shape
-from gui.controller import LayerSnapshot, LoadedModel, SessionController, load_builtin_demo
+from gui.controller import (
+    LayerPreview,
+    LayerSnapshot,
+    LoadedModel,
+    SessionController,
+    load_builtin_demo,
+)
 from gui.export import FILE_FILTER as EXPORT_FILTER
 from gui.export import export_widget
 from gui.global_panel import GlobalPanel
@@ -264,7 +269,7 @@ class MainWindow(QMainWindow):
         c.mutating_changed.connect(lambda mutating: self.layer_views.busy(mutating))
         c.stats_ready.connect(self._on_stats)
         c.accuracy_ready.connect(self._on_accuracy)
-        c.preview_ready.connect(self._on_preview)
+        c.preview_layer_ready.connect(self._on_preview)
         c.layer_ready.connect(self._on_layer_ready)
         c.error.connect(self.show_error)
         c.runner.progress.connect(self._on_progress)
@@ -425,6 +430,7 @@ class MainWindow(QMainWindow):
         self._shown = name
         self.layer_views.show_layer(views.original, views.mask, views.effective, layout=layout)
         self.histogram.show_counts(views.counts)
+        self.histogram.show_threshold(None)  # a fresh layer ends any preview
 
     def _on_masks_changed(self, names: tuple[str, ...]) -> None:
         self.tree.model.refresh(names)
@@ -476,14 +482,10 @@ class MainWindow(QMainWindow):
         else:
             self.accuracy_label.setText(f"Test accuracy {accuracy:.1%}")
 
-    def _on_preview(self, masks: dict) -> None:
-        if self._current in masks:
-            mask = masks[self._current]
-            session = self.controller.session
-            assert session is not None
-            shape = session.info(self._current).shape
-            full = torch.ones(shape, dtype=torch.bool) if mask is None else mask.to_bool()
-            self.layer_views.show_preview_mask(full)
+    def _on_preview(self, preview: LayerPreview) -> None:
+        if preview.name == self._current and self._shown == preview.name:
+            self.layer_views.show_preview_mask(preview.mask)
+            self.histogram.show_threshold(preview.threshold)
 
     def _on_paint(self, cells: list[tuple[int, int]], keep: bool) -> None:
         session = self.controller.session

@@ -175,6 +175,9 @@ def test_preview_then_apply_l1_from_layer_controls(qtbot, window):
     assert int((~preview).sum()) == round(0.5 * numel)
     assert torch.equal(preview, L1Unstructured(0.5).compute_mask(session.original(CONV)))
     assert_shows(window.layer_views.views[1], displayed(window, preview))
+    # the histogram marks the previewed threshold: the largest |w| the preview prunes
+    largest = float(session.original(CONV).abs()[~preview].max())
+    assert window.histogram.preview_threshold() == pytest.approx(largest)
     assert session.sparsity(CONV) == 0.0
     assert not session.history.entries
     assert_same_state(session.model, before)
@@ -188,6 +191,8 @@ def test_preview_then_apply_l1_from_layer_controls(qtbot, window):
     assert tree_sparsity(window, CONV) == pytest.approx(expected, abs=1e-12)
     assert torch.equal(session.mask(CONV), preview)
     assert not window.layer_views.in_preview
+    assert window.histogram.preview_threshold() is None
+    assert window.histogram.threshold() == pytest.approx(largest)
     assert_shows(window.layer_views.views[1], displayed(window, session.mask(CONV)))
     effective = session.effective(CONV)
     assert_shows(window.layer_views.views[2], displayed(window, effective))
