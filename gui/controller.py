@@ -28,6 +28,7 @@ from core.io.references import ModelReference
 from core.pruning.history import DEFAULT_BUDGET
 from core.pruning.operations import GlobalPrune, LayerPrune, MakePermanent, Operation, Reset
 from core.pruning.session import PruningSession
+from gui.accuracy.measurements import AUTO_ACCURACY, test_accuracy
 from gui.histogram import MagnitudeCounts, largest_pruned, magnitude_counts
 from gui.jobs import JobRunner
 
