@@ -47,6 +47,7 @@ from gui.method_pages import (
     ERROR_STYLE,
     INFO_STYLE,
     PREVIEW_STYLE,
+    WARNING_STYLE,
     AmountBox,
     CurrentPageStack,
     ParamPage,
@@ -469,10 +470,7 @@ class LayerControls(QWidget):
         total = sum(session.info(name).numel for name in masks)
         pruned = sum(0 if mask is None else mask.pruned for mask in masks.values())
         share = pruned / total if total else 0.0
-        self._set_status(
-            f"Preview — not applied: {share:.1%} of {total:,} weights would be pruned",
-            PREVIEW_STYLE,
-        )
+        self._set_status(*_preview_status(session, masks, share, total))
 
     def _on_live_toggled(self, on: bool) -> None:
         if not on:
@@ -511,3 +509,23 @@ class LayerControls(QWidget):
             QMessageBox.StandardButton.No,
         )
         return answer == QMessageBox.StandardButton.Yes
+
+
+def _preview_status(
+    session: PruningSession, masks: dict[str, PackedMask | None], share: float, total: int
+) -> tuple[str, str]:
+    """What Apply will do, as a status line and its style; a warning when it empties layers."""
+    emptied = [
+        name
+        for name, mask in masks.items()
+        if mask is not None and mask.pruned == session.info(name).numel
+    ]
+    text = f"Preview — not applied: {share:.1%} of {total:,} weights would be pruned"
+    if not emptied:
+        return text, PREVIEW_STYLE
+    which = "the layer" if len(masks) == 1 else f"{len(emptied)} of {len(masks)} layers"
+    return (
+        f"Careful: Apply prunes every weight of {which} (the layer then passes nothing on). "
+        + text.removeprefix("Preview — not applied: "),
+        WARNING_STYLE,
+    )

@@ -50,6 +50,7 @@ FLOAT_MAX = 1e9
 
 ERROR_STYLE = "color: #c0392b;"
 PREVIEW_STYLE = "color: #1f5fa8; font-style: italic;"
+WARNING_STYLE = "color: #a04000; font-weight: 600;"
 INFO_STYLE = "color: palette(mid);"
 NOTE_STYLE = "color: #6b6b6b; font-size: 9pt;"
 

@@ -507,3 +507,24 @@ def test_layer_table_model_passes_qt_model_checks(qtmodeltester, controller):
     model.set_planned({STEM: 144, FC: 12})
     qtmodeltester.check(model, force_py=True)
     assert model.row_of(STEM).wiped and not model.row_of(FC).wiped
+
+
+@pytest.mark.parametrize("how", ["percent", "threshold"])
+def test_the_status_warns_before_apply_empties_a_layer(qtbot, controls, controller, how):
+    if how == "percent":
+        controls.set_method("l1_unstructured")
+        with qtbot.waitSignal(controller.preview_ready, timeout=TIMEOUT):
+            controls.set_amount_percent(100.0)
+    else:  # a threshold above the largest |w|
+        controls.set_method("threshold")
+        largest = float(controller.session.original(CONV).abs().max())
+        with qtbot.waitSignal(controller.preview_ready, timeout=TIMEOUT):
+            controls.page().value_box.setValue(largest * 2)
+    settle(qtbot, controller)
+    assert "prunes every weight of the layer" in controls.status_text()
+    # an ordinary amount says nothing of the kind
+    controls.set_method("l1_unstructured")
+    with qtbot.waitSignal(controller.preview_ready, timeout=TIMEOUT):
+        controls.set_amount_percent(40.0)
+    settle(qtbot, controller)
+    assert controls.status_text().startswith("Preview — not applied")
