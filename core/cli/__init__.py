@@ -1,4 +1,5 @@
-"""PruneScope's headless command line: ``stats``, ``prune`` and ``apply``. Never imports Qt.
+"""PruneScope's headless command line: ``stats``, ``prune``, ``apply``, ``eval``, ``finetune``
+(more follow in :data:`COMMANDS`). Never imports Qt.
 
 ``main.py`` hands these sub-commands to :func:`main` and everything else
 (no arguments, a model file, ``open MODEL``) to the window. Modules:
@@ -18,12 +19,20 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from core.cli.commands import COMMAND_RUNNERS
+from core.cli.commands import COMMAND_RUNNERS, Command
 from core.cli.options import UsageError
 from core.cli.parser import COMMANDS, build_parser
 from core.cli.progress import Terminal, interrupt_cancels
+from core.cli.training import run_eval, run_finetune
 from core.common.errors import JobCancelled, PruningError
 from core.common.jobs import CancelToken
+
+#: Every headless command's runner, by name (the same names as :data:`COMMANDS`).
+RUNNERS: dict[str, Command] = {
+    **COMMAND_RUNNERS,
+    "eval": run_eval,
+    "finetune": run_finetune,
+}
 
 #: Exit statuses.
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -40,7 +49,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "prunescope") -> int:
     token = CancelToken()
     try:
         with interrupt_cancels(token):
-            return COMMAND_RUNNERS[args.command](args, token, terminal)
+            return RUNNERS[args.command](args, token, terminal)
     except UsageError as exc:
         args.command_parser.print_usage(sys.stderr)
         _error(f"{prog} {args.command}: error: {exc}")

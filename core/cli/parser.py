@@ -1,4 +1,4 @@
-"""The headless commands' argument parser: ``stats``, ``prune`` and ``apply``.
+"""The headless commands' argument parser: ``stats``, ``prune``, ``apply``, ``eval``, ``finetune``.
 
 The pruning methods' options are generated from their schemas
 (:mod:`core.cli.options`); the formats come from :mod:`core.io.checkpoints`.
@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 
 from core.cli.options import add_method_options, parse_shape
+from core.cli.training import add_training_commands
 from core.demos import DEMO_NAMES
 from core.io.checkpoints import FORMATS
 
 #: The headless sub-commands, in help order.
-COMMANDS: tuple[str, ...] = ("stats", "prune", "apply")
+COMMANDS: tuple[str, ...] = ("stats", "prune", "apply", "eval", "finetune")
 
 _DEMOS = ", ".join(f"demo:{name}" for name in DEMO_NAMES)
 
@@ -145,6 +146,7 @@ def build_parser(prog: str = "prunescope") -> argparse.ArgumentParser:
     _output_options(apply)
     for command in (stats, prune, apply):  # for usage errors found after parsing
         command.set_defaults(command_parser=command)
+    add_training_commands(commands, common, _output_options, _input_shape_option)
     return parser
 
 
