@@ -17,6 +17,11 @@ Formats (:data:`FORMATS`; :func:`format_for_path` picks one from a file name):
 * ``sparse`` (``.safetensors``): kept values plus a bit-packed mask per pruned
   layer, everything else dense, with checksums; float16 values optionally
   (``half``, lossy). :func:`read_sparse` turns it back into a plain state_dict.
+* ``slim`` (``.safetensors``): a physically slimmed model (:mod:`core.pruning.slim`):
+  everything a ``session`` file holds plus each layer's shapes in the JSON
+  header, rebuilt on reading from the model reference (a demo or a factory,
+  never a pickled model) with :func:`~core.pruning.slim.rebuild_slim`.
+  :func:`read_slim` reads it; opening it as a model gives the small model.
 * ``export`` (``.pt2``): a ``torch.export`` program; needs the session's example input.
 * ``onnx`` (``.onnx``): through ``torch.onnx.export``, when the ``onnx`` and
   ``onnxscript`` packages are installed (the ``onnx`` extra).
@@ -56,19 +61,32 @@ from core.io.tensor_file import (
 from core.io.torch_interop import to_torch_pruned
 from core.pruning.masks import PackedMask
 from core.pruning.session import PruningSession
+from core.pruning.slim import layer_shapes
 
 SESSION_SUFFIX = ".prunescope"
-FORMATS: tuple[str, ...] = ("state_dict", "session", "torch_prune", "sparse", "export", "onnx")
+FORMATS: tuple[str, ...] = (
+    "state_dict",
+    "session",
+    "torch_prune",
+    "sparse",
+    "slim",
+    "export",
+    "onnx",
+)
 #: The file name suffixes each format accepts (the first is the usual one).
 SUFFIXES: dict[str, tuple[str, ...]] = {
     "state_dict": (".safetensors", ".pt", ".pth", ".bin"),
     "session": (SESSION_SUFFIX,),
     "torch_prune": (".pt", ".pth", ".bin", ".safetensors"),
     "sparse": (".safetensors",),
+    "slim": (".safetensors",),
     "export": (".pt2",),
     "onnx": (".onnx",),
 }
 RECIPE_SUFFIX = ".recipe.json"
+SLIM = "prunescope-slim"
+#: Kinds of model reference a slim file can be rebuilt from (built in code, not unpickled).
+SLIM_REFERENCES: tuple[str, ...] = ("demo", "factory")
 ONNX_PACKAGES = ("onnx", "onnxscript")
 
 
@@ -109,6 +127,8 @@ class SavedSession:
     metadata: dict[str, Any]
     #: The session's example input, when it had one.
     example_input: torch.Tensor | None = None
+    #: A ``slim`` file's layer shapes (:func:`~core.pruning.slim.layer_shapes`); None otherwise.
+    layer_shapes: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -159,9 +179,10 @@ def save_job(
 
     Args:
         reference: how to rebuild the model (``ModelReference.to_dict()``),
-            kept in ``session`` files (and ``sparse`` ones, for information).
-        originals: ``session`` format: keep the original values of pruned
-            entries (so pruning can be undone after reopening).
+            kept in ``session`` and ``slim`` files (and ``sparse`` ones, for
+            information); ``slim`` needs it.
+        originals: ``session`` and ``slim`` formats: keep the original values of
+            pruned entries (so pruning can be undone after reopening).
         half: ``sparse`` format: store float values as float16 (lossy).
 
     Raises:
@@ -204,6 +225,14 @@ def _check_request(session: PruningSession, path: Path, format: str, options: _O
         )
     if options.half and format != "sparse":
         raise PruningError("float16 values (half) are an option of the sparse format only")
+    if format == "slim":
+        kind = None if options.reference is None else options.reference.get("kind")
+        if kind not in SLIM_REFERENCES:
+            raise PruningError(
+                "a slim file is rebuilt from the model's architecture, so it needs the "
+                "reference of a demo or a factory (package.module:factory); "
+                + ("this model has none" if kind is None else f"this model is a {kind}")
+            )
     if format in ("export", "onnx") and session.example_input is None:
         raise PruningError(
             f"{format} needs an example input to trace the model; this session has none "
@@ -281,6 +310,16 @@ def _write_session(
     yield from write_job(handle, encoded.tensors, encoded.document, token)
 
 
+def _write_slim(
+    session: PruningSession, handle: BinaryIO, options: _Options, token: CancelToken
+) -> Job[None]:
+    encoded = sparse_format.encode_session(session, options.originals)
+    encoded.document["format"] = SLIM
+    encoded.document["reference"] = options.reference
+    encoded.document["layer_shapes"] = layer_shapes(session.model)
+    yield from write_job(handle, encoded.tensors, encoded.document, token)
+
+
 def _write_export(
     session: PruningSession, handle: BinaryIO, options: _Options, token: CancelToken
 ) -> Job[None]:
@@ -317,6 +356,7 @@ _WRITERS: dict[str, _Writer] = {
     "session": _write_session,
     "torch_prune": _write_torch_prune,
     "sparse": _write_sparse,
+    "slim": _write_slim,
     "export": _write_export,
     "onnx": _write_onnx,
 }
@@ -357,6 +397,29 @@ def read_sparse_job(
     return state
 
 
+def is_slim_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is PruneScope's ``slim`` format (its header says so; not verified)."""
+    document = peek_document(path)
+    return document is not None and document.get("format") == SLIM
+
+
+def read_slim(path: str | os.PathLike[str]) -> SavedSession:
+    """A ``slim`` file's contents (see :func:`read_slim_job`)."""
+    return run_job(read_slim_job(path))
+
+
+def read_slim_job(
+    path: str | os.PathLike[str], token: CancelToken = NEVER_CANCELLED
+) -> Job[SavedSession]:
+    """A job reading a ``slim`` file: a session's contents plus ``layer_shapes``.
+
+    Raises:
+        PruningError: missing, not a slim file, a newer version, truncated or
+            damaged, or without layer shapes; the message names the file.
+    """
+    return (yield from _read_saved(path, SLIM, "slim", token))
+
+
 def read_session(path: str | os.PathLike[str]) -> SavedSession:
     """A ``session`` file's contents (see :func:`read_session_job`)."""
     return run_job(read_session_job(path))
@@ -371,8 +434,18 @@ def read_session_job(
         PruningError: missing, not a session file, a newer version, truncated
             or damaged; the message names the file and the problem.
     """
-    file = open_tensor_file(path, "PruneScope session")
-    document = sparse_format.check_document(file, sparse_format.SESSION, "session")
+    return (yield from _read_saved(path, sparse_format.SESSION, "session", token))
+
+
+def _read_saved(
+    path: str | os.PathLike[str], format: str, what: str, token: CancelToken
+) -> Job[SavedSession]:
+    """A ``session`` or ``slim`` file, every checksum verified."""
+    file = open_tensor_file(path, f"PruneScope {what}")
+    document = sparse_format.check_document(file, format, what)
+    shapes = document.get("layer_shapes")
+    if format == SLIM and not isinstance(shapes, dict):
+        raise file.fail("it does not list its layer shapes")
     tensors = yield from scaled(read_job(file, token=token), 0.0, 0.7)
     weights = sparse_format.decode_weights(file, tensors, document)
     parts = sparse_format.decode_session(file, tensors, document, weights)
@@ -382,7 +455,15 @@ def read_session_job(
     reference = document.get("reference")
     if reference is not None and not isinstance(reference, dict):
         raise file.fail("its model reference is malformed")
-    skipped = {"entries", "layers", "operations", "reference", "checksums", "example_input"}
+    skipped = {
+        "entries",
+        "layers",
+        "operations",
+        "reference",
+        "checksums",
+        "example_input",
+        "layer_shapes",
+    }
     metadata = {key: value for key, value in document.items() if key not in skipped}
     yield Progress(1.0, f"read {file.path.name}")
     return SavedSession(
@@ -394,4 +475,5 @@ def read_session_job(
         operations=operations,
         metadata=metadata,
         example_input=parts.example_input,
+        layer_shapes=shapes if isinstance(shapes, dict) else None,
     )

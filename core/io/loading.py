@@ -23,7 +23,10 @@
   original values, torch's masks in :attr:`OpenedModel.torch_masks`;
 * a PruneScope session (``.prunescope``): the model rebuilt from its
   reference, the saved weights loaded, the saved state in
-  :attr:`OpenedModel.saved_state`.
+  :attr:`OpenedModel.saved_state`;
+* a PruneScope ``slim`` file (a physically slimmed model, ``.safetensors``): as a
+  session, with the architecture shrunk to the stored layer shapes
+  (:func:`~core.pruning.slim.rebuild_slim`) before the weights are loaded.
 
 :func:`open_session` then starts a :class:`~core.pruning.session.PruningSession`
 on the opened model with torch's masks applied or the saved state put back.
@@ -57,6 +60,7 @@ from core.io.references import ModelReference, parse_model_spec
 from core.io.torch_interop import adopt_masks, covering_options, strip_torch_pruning
 from core.pruning.operations import operation_from_dict
 from core.pruning.session import PruningSession
+from core.pruning.slim import rebuild_slim
 
 if TYPE_CHECKING:
     from core.io.checkpoints import SavedSession
@@ -398,6 +402,8 @@ def _open_file(path: Path, trust: bool, token: CancelToken) -> Job[OpenedModel]:
     if kind == "torchscript":
         return _open_torchscript(path)
     if kind == "safetensors":
+        if _is_slim(path):
+            return (yield from _open_saved_session(path, trust, token, slim=True))
         raise FactoryRequired(path)
     return (yield from _open_torch_file(path, trust, token))
 
@@ -537,6 +543,10 @@ def _read_state_file(
     if kind == "torchscript":
         raise PruningError(f"{path.name} is a TorchScript model: open it on its own")
     if kind == "safetensors":
+        if _is_slim(path):
+            raise PruningError(
+                f"{path.name} is a slim model: open it on its own, without a factory"
+            )
         return (yield from _read_safetensors(path, token)), ()
     yield Progress(0.2, f"Reading {path.name}")
     loaded = load_weights_only(path)
@@ -582,6 +592,13 @@ def _is_sparse(path: Path) -> bool:
     except ImportError:
         return False
     return is_sparse_file(path)
+
+
+def _is_slim(path: Path) -> bool:
+    """Whether ``path`` is PruneScope's slim format."""
+    from core.io.checkpoints import is_slim_file
+
+    return is_slim_file(path)
 
 
 def _state_dict(obj: Any) -> tuple[dict[str, torch.Tensor], str | None] | None:
@@ -765,13 +782,19 @@ def _token_input(config: Mapping[str, Any]) -> torch.Tensor | None:
 # --------------------------------------------------------------------- saved sessions
 
 
-def _open_saved_session(path: Path, trust: bool, token: CancelToken) -> Job[OpenedModel]:
-    """A PruneScope session: the model rebuilt from its reference, the saved weights loaded."""
+def _open_saved_session(
+    path: Path, trust: bool, token: CancelToken, slim: bool = False
+) -> Job[OpenedModel]:
+    """A PruneScope session: the model rebuilt from its reference, the saved weights loaded.
+
+    ``slim``: a slim file; the rebuilt architecture gets its stored layer shapes first.
+    """
     try:
-        from core.io.checkpoints import read_session_job
+        from core.io.checkpoints import read_session_job, read_slim_job
     except ImportError as exc:
         raise PruningError(f"{path.name}: this PruneScope cannot read sessions") from exc
-    saved = yield from scaled(read_session_job(path, token), 0.0, 0.5)
+    reader = read_slim_job if slim else read_session_job
+    saved = yield from scaled(reader(path, token), 0.0, 0.5)
     token.check()
     if saved.reference is None:
         raise PruningError(
@@ -782,12 +805,21 @@ def _open_saved_session(path: Path, trust: bool, token: CancelToken) -> Job[Open
         ref = ModelReference.from_dict(saved.reference)
     except PruningError as exc:
         raise PruningError(f"{path.name}: {exc}") from exc
+    if slim and ref.kind not in ("demo", "factory"):
+        raise PruningError(f"{path.name}: a slim model is rebuilt from a demo or a factory only")
     if ref.kind == "factory":
         search = [path.parent] + ([Path(ref.weights).parent] if ref.weights else [])
         base = OpenedModel(build_factory(ref, search), ref.describe(), ref)
     else:
         base = yield from _open_reference(ref, trust, token)
     token.check()
+    note = f"reopened the session saved on {ref.describe()}"
+    if slim:
+        try:
+            rebuild_slim(base.model, saved.layer_shapes or {})
+        except PruningError as exc:
+            raise PruningError(f"{path.name}: {exc}") from exc
+        note = f"reopened the slim model of {ref.describe()}"
     yield from _load_state(base.model, saved.weights, path, ref.describe(), token)
     return OpenedModel(
         model=base.model,
@@ -796,7 +828,7 @@ def _open_saved_session(path: Path, trust: bool, token: CancelToken) -> Job[Open
         example_input=base.example_input if saved.example_input is None else saved.example_input,
         has_data=base.has_data,
         saved_state=saved,
-        notes=(f"reopened the session saved on {ref.describe()}",),
+        notes=(note,),
     )
 
 
@@ -814,12 +846,22 @@ def _restore_saved(
         options = {**chosen, **options}
     session = PruningSession(model, **covering_options(model, saved.masks, options))
     try:
+        # Group pruning makes biases and norm scales and shifts targets on demand.
+        session.add_targets(name for name in saved.masks if not _prunes(session, name))
         operations = [operation_from_dict(data, replay=False) for data in saved.operations]
         session.load_state(saved.masks, saved.originals, saved.floors, operations)
     except BaseException:
         session.close()
         raise
     return session
+
+
+def _prunes(session: PruningSession, name: str) -> bool:
+    try:
+        session.info(name)
+    except KeyError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------- messages

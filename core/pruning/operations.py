@@ -16,6 +16,7 @@ and :class:`ReplaceModel` (new shapes after physical slimming).
 
 from __future__ import annotations
 
+import importlib
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from core.common.jobs import CancelToken, Job, Progress, scaled
 from core.pruning.amounts import Amount, count_to_prune, plain_amount, validate_amount
 from core.pruning.changes import CellChange, Change, MaskChange, MaskMap, ModelSwap, set_cells
 from core.pruning.global_prune import GlobalLayer, GlobalPlan, build_masks, plan_global
+from core.pruning.masks import PackedMask
 from core.pruning.methods import PruningMethod, make_method
 
 if TYPE_CHECKING:
@@ -432,12 +434,19 @@ class ReplaceModel(_NotReplayable):
     """Replace the session's model (e.g. physically slimmed, with new shapes).
 
     The new model's prunable parameters are found with the session's target
-    options and start unpruned. Undo returns the previous model with its masks,
-    originals and everything else as they were.
+    options and start unpruned, except for ``masks``: bool tensors (True =
+    kept) per parameter of the new model, which become its masks (a parameter
+    outside the target options is made a target), with the whole ``originals``
+    of those that have them (their pruned entries can be restored; without,
+    that pruning counts as made permanent). Slimming carries the unstructured
+    pruning of the kept entries over this way. Undo returns the previous model
+    with its masks, originals and everything else as they were.
     """
 
     model: nn.Module = field(repr=False)
     description: str = "Replace the model"
+    masks: Mapping[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    originals: Mapping[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
     kind: ClassVar[str] = "replace_model"
     why: ClassVar[str] = "it replaced the model itself; save the new model instead"
@@ -445,15 +454,38 @@ class ReplaceModel(_NotReplayable):
     def __post_init__(self) -> None:
         if not isinstance(self.model, nn.Module):
             raise PruningError(f"not a torch.nn.Module: {type(self.model).__name__}")
+        masks = {str(k): v.detach().to("cpu", torch.bool) for k, v in self.masks.items()}
+        originals = {str(k): v.detach().to("cpu") for k, v in self.originals.items()}
+        for name in originals:
+            if name not in masks:
+                raise PruningError(f"{name}: originals are given without a mask")
+        object.__setattr__(self, "masks", masks)
+        object.__setattr__(self, "originals", originals)
 
     @property
     def targets(self) -> tuple[str, ...]:  # type: ignore[override]
         return ()
 
+    @property
+    def nbytes(self) -> int:
+        tensors = (*self.masks.values(), *self.originals.values())
+        return sum(t.numel() * t.element_size() for t in tensors)
+
     def apply_job(self, session: PruningSession, token: CancelToken) -> Job[Change | None]:
         token.check()
         before = session.state
         after = session.new_state(self.model)
+        if self.masks:
+            try:
+                session.add_targets(self.masks, after)
+                packed = {
+                    name: None if bool(mask.all()) else PackedMask.from_bool(mask)
+                    for name, mask in self.masks.items()
+                }
+                session.put_masks(after, packed, self.originals)
+            except BaseException:
+                after.close()
+                raise
         session.swap_state(after)
         yield Progress(1.0, "replaced the model")
         return ModelSwap(before, after)
@@ -526,6 +558,18 @@ OPERATIONS: dict[str, type[Operation]] = {
 }
 
 
+#: Kinds defined in modules that build on this one (group pruning needs torch-pruning's
+#: graph), imported when a recipe first names them; each registers itself in OPERATIONS.
+DEFINED_ELSEWHERE: dict[str, str] = {"group_prune": "core.pruning.groups"}
+
+
+def operation_class(kind: str) -> type[Operation] | None:
+    """The operation class of a recipe kind (None: unknown), importing its module if needed."""
+    if kind not in OPERATIONS and kind in DEFINED_ELSEWHERE:
+        importlib.import_module(DEFINED_ELSEWHERE[kind])
+    return OPERATIONS.get(kind)
+
+
 def operation_from_dict(data: dict[str, Any], *, replay: bool = True) -> Operation:
     """Rebuild an operation from :meth:`Operation.to_dict` output.
 
@@ -539,9 +583,10 @@ def operation_from_dict(data: dict[str, Any], *, replay: bool = True) -> Operati
     if not isinstance(data, dict):
         raise PruningError(f"malformed operation {data!r}: not an object")
     kind = data.get("op")
-    cls = OPERATIONS.get(str(kind))
+    cls = operation_class(str(kind))
     if cls is None:
-        raise PruningError(f"unknown operation kind {kind!r}; known: {', '.join(OPERATIONS)}")
+        known = ", ".join(dict.fromkeys([*OPERATIONS, *DEFINED_ELSEWHERE]))
+        raise PruningError(f"unknown operation kind {kind!r}; known: {known}")
     if not replay and not cls.replayable:
         targets = tuple(str(t) for t in data.get("targets", ()))
         return RecordedStep(cls.kind, targets, str(data.get("description", cls.kind)))

@@ -61,7 +61,7 @@ from core.pruning.operations import (
     Reset,
     WeightUpdate,
 )
-from core.pruning.targets import TargetInfo, find_targets
+from core.pruning.targets import TargetInfo, find_targets, target_info
 from core.pruning.vault import ValueVault
 
 #: Models whose prunable weights exceed this many bytes spill originals to disk.
@@ -424,9 +424,34 @@ class PruningSession:
             or any(layer.mask is not None for layer in self._state.layers.values())
         ):
             raise PruningError("a saved state can only be loaded into a fresh session")
+        self.put_masks(self._state, masks, originals, floors)
+        self._committed = list(operations)
+        self.history.clear("Opened from a saved session")
+        self._remember_values()
+        self._notify(tuple(masks))
+
+    def put_masks(
+        self,
+        state: ModelState,
+        masks: Mapping[str, PackedMask | None],
+        originals: Mapping[str, torch.Tensor] | None = None,
+        floors: Mapping[str, PackedMask | None] | None = None,
+    ) -> None:
+        """Put masks on an unpruned ``state`` (a saved state, or a slimmed model's carried masks).
+
+        Pruned entries are zeroed. With a layer's ``originals`` (a whole tensor of
+        original values) its pruned entries can be restored later; without, its
+        pruning counts as made permanent. ``floors`` are the parts made permanent.
+
+        Raises:
+            PruningError: a mask or original has the wrong shape.
+            UnknownParameterError: a name the state does not prune.
+        """
         originals, floors = originals or {}, floors or {}
         for name, mask in masks.items():
-            layer = self._layer(name)
+            layer = state.layers.get(state.aliases.get(name, name))
+            if layer is None:
+                raise UnknownParameterError(name, list(state.layers))
             if mask is None:
                 continue
             shape = layer.info.shape
@@ -447,15 +472,47 @@ class PruningSession:
                 source = original.detach().to("cpu", layer.info.dtype).contiguous().clone()
                 restorable = ~mask if floor is None else (~mask) & floor
                 with writable_flat(source) as flat:
-                    self.vault.stash(layer.info.name, flat, shape, restorable)
+                    state.vault.stash(layer.info.name, flat, shape, restorable)
             with writable_flat(layer.param) as flat:
                 zero_pruned(flat, mask)
             layer.mask, layer.floor = mask, floor
-        self.vault.flush()
-        self._committed = list(operations)
-        self.history.clear("Opened from a saved session")
-        self._remember_values()
-        self._notify(tuple(masks))
+        state.vault.flush()
+
+    def add_targets(self, names: Iterable[str], state: ModelState | None = None) -> tuple[str, ...]:
+        """Make more parameters of the model prunable, unpruned for now; the names added.
+
+        Any floating-point parameter can be added, whatever the target options
+        (group pruning adds the biases and norm scales and shifts it holds at
+        zero). Names already prunable, or other names of a prunable tensor, are
+        skipped. This is not an operation: nothing is pruned, so nothing is
+        recorded, and undo does not take the targets away again. The layers stay
+        in the model's parameter order. ``state``: another state than the live one.
+
+        Raises:
+            UnknownParameterError: a name that is not a floating-point parameter.
+        """
+        live = state is None
+        state = self._state if state is None else state
+        params = dict(state.model.named_parameters(remove_duplicate=False))
+        added: list[str] = []
+        for name in names:
+            if state.aliases.get(name, name) in state.layers:
+                continue
+            try:
+                info = target_info(state.model, name)
+            except KeyError:
+                raise UnknownParameterError(name, list(state.layers)) from None
+            state.layers[name] = _Layer(info, params[name])
+            state.aliases.update(dict.fromkeys(info.aliases, name))
+            added.append(name)
+        if not added:
+            return ()
+        order = {name: i for i, name in enumerate(params)}
+        state.layers = dict(sorted(state.layers.items(), key=lambda item: order[item[0]]))
+        if live:
+            self._remember_values()
+            self._notify(tuple(added))
+        return tuple(added)
 
     # -- outside changes ----------------------------------------------------------
     def check_outside_changes(self) -> tuple[str, ...]:

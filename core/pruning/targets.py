@@ -105,3 +105,33 @@ def _wanted(
     if isinstance(module, EMBEDDING_TYPES):
         return include_embeddings
     return include_other and param.dim() >= 2
+
+
+def target_info(model: nn.Module, name: str) -> TargetInfo:
+    """Any floating-point parameter of ``model`` described as a target (whatever its kind).
+
+    Used to make parameters targets on demand (e.g. the batch norm scale and shift
+    that group pruning holds at zero). The tensor's other names are its aliases.
+
+    Raises:
+        KeyError: ``name`` is not a floating-point parameter of ``model``.
+    """
+    names: dict[int, list[str]] = {}
+    params: dict[str, torch.Tensor] = {}
+    for each, param in model.named_parameters(remove_duplicate=False):
+        names.setdefault(id(param), []).append(each)
+        params[each] = param
+    tensor = params.get(name)
+    if tensor is None or not tensor.is_floating_point():
+        raise KeyError(name)
+    module_name = name.rpartition(".")[0]
+    module = dict(model.named_modules(remove_duplicate=False))[module_name]
+    return TargetInfo(
+        name=name,
+        module_name=module_name,
+        module_type=type(module).__name__,
+        shape=tuple(tensor.shape),
+        dtype=tensor.dtype,
+        device=tensor.device,
+        aliases=tuple(a for a in names[id(tensor)] if a != name),
+    )
