@@ -286,12 +286,15 @@ class StatsPanel(QWidget):
             ((1, 2), "Pruned", "pruned", "entries pruned by the masks"),
             ((2, 0), "Sparsity", "sparsity", "pruned share of the prunable entries"),
             ((2, 2), "Whole model", "model_sparsity", "pruned share of all parameters"),
-        )
+            ((2, 4), "Accuracy", "accuracy", "top-1 accuracy on the test split in this state: "
+             "measured after every step for the digits demos, else by Evaluate in the "
+             "Accuracy tab"),
+        )  # fmt: skip
         for (row, col), title, key, tip in pairs:
             grid.addWidget(self._caption(title, tip), row, col)
             grid.addWidget(self._value(key, tip), row, col + 1)
         self._build_table(grid, first_row=3)
-        grid.setColumnStretch(4, 1)
+        grid.setColumnStretch(6, 1)
         return box
 
     def _build_table(self, grid: QGridLayout, first_row: int) -> None:
@@ -349,6 +352,11 @@ class StatsPanel(QWidget):
         self.chart.show_layers(names, [layer.sparsity for layer in stats.layers])
         self._update_legend()
 
+    def show_accuracy(self, accuracy: float) -> None:
+        """Show the top-1 test accuracy beside the sparsity (NaN: not measured here)."""
+        label = self._values["accuracy"]
+        label.setText("n/a" if math.isnan(accuracy) else format_percent(accuracy))
+
     def show_planned(self, per_layer: dict[str, float]) -> None:
         """Overlay planned sparsity (fractions by layer name); an empty dict clears it."""
         self.chart.show_planned(per_layer)
@@ -367,7 +375,7 @@ class StatsPanel(QWidget):
         self._update_legend()
 
     def value_text(self, key: str) -> str:
-        """The text shown for figure ``key`` (one of :data:`VALUE_KEYS`)."""
+        """The text shown for figure ``key`` (one of :data:`VALUE_KEYS`, or ``accuracy``)."""
         return self._values[key].text()
 
     def bar_values(self) -> list[float]:
