@@ -62,8 +62,21 @@ def count_params(model: nn.Module) -> tuple[int, int]:
     total = nonzero = 0
     for tensor in tensors:
         total += tensor.numel()
-        nonzero += int(torch.count_nonzero(tensor.detach()))
+        nonzero += _nonzeros(tensor.detach())
     return total, nonzero
+
+
+def _nonzeros(tensor: Tensor) -> int:
+    """Non-zero entries, also of tensor subclasses without ``count_nonzero`` (2:4 tensors:
+    counted on their dense form; all entries when even that fails)."""
+    try:
+        return int(torch.count_nonzero(tensor))
+    except (RuntimeError, NotImplementedError, TypeError):
+        pass
+    try:
+        return int(torch.count_nonzero(tensor.to_dense()))
+    except (RuntimeError, NotImplementedError, TypeError):
+        return tensor.numel()
 
 
 def output_tensors(output: object) -> list[Tensor]:

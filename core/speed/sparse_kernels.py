@@ -218,8 +218,11 @@ def _run_bands(
 ) -> None:
     """Run ``kernel`` over the rows of ``csr`` in up to ``threads`` balanced bands."""
     values, cols, ptr = csr.values, csr.unsigned_indices(), csr.indptr
-    count = max(1, min(threads, work // WORK_PER_BAND))
-    bands = csr.bands(count) if count > 1 else [(0, csr.shape[0])]
+    count = min(threads, work // WORK_PER_BAND)
+    if count <= 1:
+        kernel(values, cols, ptr, 0, csr.shape[0], x, bias, out)
+        return
+    bands = csr.bands(count)
     futures: list[Future[None]] = [
         executor().submit(kernel, values, cols, ptr, a, b, x, bias, out) for a, b in bands[1:]
     ]

@@ -55,12 +55,34 @@ class _CsrModule(nn.Module):
 
     def csr(self) -> Csr:
         """The weight in compressed sparse rows (numpy views of the buffers)."""
-        return Csr(
-            self.values.numpy(),
-            self.indices.numpy(),
-            self.indptr.numpy(),
-            (self.out_features, self.in_features),
+        return self._views()[0]
+
+    def _views(self) -> tuple[Csr, np.ndarray]:
+        """The CSR weight and the bias as numpy views, built once per set of buffers (a
+        ``.to()`` that replaces them gets fresh views; in-place loads keep them valid)."""
+        buffers = self._buffers
+        tensors = (
+            buffers["values"],
+            buffers["indices"],
+            buffers["indptr"],
+            buffers["bias_values"],
         )
+        cached = self.__dict__.get("_cached_views")
+        if cached is not None and all(a is b for a, b in zip(cached[0], tensors, strict=True)):
+            views: tuple[Csr, np.ndarray] = cached[1]
+            return views
+        values, indices, indptr, bias = (t.numpy() if t is not None else None for t in tensors)
+        assert values is not None and indices is not None and indptr is not None
+        assert bias is not None
+        views = (Csr(values, indices, indptr, (self.out_features, self.in_features)), bias)
+        self.__dict__["_cached_views"] = (tensors, views)
+        return views
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled / deep-copied without the cached numpy views (rebuilt on first use)."""
+        state = dict(self.__dict__)
+        state.pop("_cached_views", None)
+        return state
 
     def dense_weight(self) -> Tensor:
         """The weight as a dense ``(out_features, in_features)`` tensor (zeros restored)."""
@@ -113,15 +135,15 @@ class SparseLinear(_CsrModule):
         lead = x.shape[:-1]
         flat = x.reshape(-1, self.in_features)
         samples = flat.shape[0]
-        bias = self.bias_values.numpy()
+        csr, bias = self._views()
         if samples >= COLUMN_KERNEL_FROM:
             # Columns layout: inputs x samples (free when x is the transposed output of
             # another sparse layer), result outputs x samples, handed back transposed.
             columns = self._check(flat.t())[None]
-            out = sparse_kernels.rows_times_columns(self.csr(), columns, bias)
+            out = sparse_kernels.rows_times_columns(csr, columns, bias)
             result = torch.from_numpy(out[0]).t()
         else:
-            out = sparse_kernels.rows_times_vectors(self.csr(), self._check(flat), bias)
+            out = sparse_kernels.rows_times_vectors(csr, self._check(flat), bias)
             result = torch.from_numpy(out)
         return result.reshape(*lead, self.out_features)
 
@@ -178,7 +200,8 @@ class SparseConv1x1(_CsrModule):
             batch = batch[:, :, :: self.stride[0], :: self.stride[1]]
         n, c, h, w = batch.shape
         columns = self._check(batch.reshape(n, c, h * w))
-        out = sparse_kernels.rows_times_columns(self.csr(), columns, self.bias_values.numpy())
+        csr, bias = self._views()
+        out = sparse_kernels.rows_times_columns(csr, columns, bias)
         result = torch.from_numpy(out).reshape(n, self.out_features, h, w)
         return result[0] if single else result
 

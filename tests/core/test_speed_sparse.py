@@ -181,14 +181,23 @@ def test_chained_sparse_layers_pass_transposed_outputs_along() -> None:
 
 
 def test_sparse_linear_copies_and_saves_its_weights() -> None:
-    sparse = SparseLinear.from_linear(masked_linear(12, 6, 0.5))
-    twin = copy.deepcopy(sparse)
-    assert twin.values.data_ptr() != sparse.values.data_ptr()
-    state = sparse.state_dict()
-    assert set(state) == {"values", "indices", "indptr", "bias_values"}
+    layer = masked_linear(12, 6, 0.5)
+    sparse = SparseLinear.from_linear(layer)
     x = inputs(2, 12)
     with torch.no_grad():
-        torch.testing.assert_close(twin(x), sparse(x))
+        first = sparse(x)  # numpy views of the buffers are cached now
+        twin = copy.deepcopy(sparse)
+        assert twin.values.data_ptr() != sparse.values.data_ptr()
+        torch.testing.assert_close(twin(x), first)
+        twin.values.mul_(2.0)  # the copy's own buffers, seen through its own views
+        twin.bias_values.zero_()
+        torch.testing.assert_close(twin(x), 2.0 * (first - layer.bias))
+        torch.testing.assert_close(sparse(x), first)
+        sparse.load_state_dict(twin.state_dict())  # in place: the cached views follow
+        torch.testing.assert_close(sparse(x), twin(x))
+        moved = sparse.to(torch.float32)  # no-op move keeps working
+        torch.testing.assert_close(moved(x), twin(x))
+    assert set(sparse.state_dict()) == {"values", "indices", "indptr", "bias_values"}
 
 
 def test_sparse_linear_refuses_what_its_kernel_cannot_run() -> None:
