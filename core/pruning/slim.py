@@ -67,6 +67,10 @@ KEEPS_ZEROS = (
     "an operation between its layers does not keep zero channels at zero "
     "(e.g. sigmoid or an added constant), so its zero channels were kept"
 )
+MIXES_CHANNELS = (
+    "removing its channels changes the output: an operation mixes them in a way "
+    "torch-pruning does not follow (e.g. softmax over channels), so it was kept"
+)
 
 
 @dataclass(frozen=True)
@@ -103,14 +107,6 @@ class SlimResult:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(eq=False)
-class _Plan:
-    """Channels to remove per group (bool per channel), and the harvested ones among them."""
-
-    removal: dict[int, torch.Tensor]
-    producer_only: dict[int, torch.Tensor]
-
-
 # --------------------------------------------------------------------- finding channels
 
 
@@ -130,11 +126,7 @@ def harvest_candidates(
     tensors = traced.tensors()
     found: list[HarvestCandidate] = []
     for group in traced.groups:
-        plain = _pruned_whole(session, group)
-        readers, zero = _hidden(group, tensors)
-        readers &= ~plain
-        zero &= ~plain & ~readers
-        _keep_one(plain, readers, zero)
+        _, readers, zero = _removable(session, group, tensors, harvest=True)
         for chosen, reason in ((readers, CONSUMERS_ZERO), (zero, PRODUCERS_ZERO)):
             if bool(chosen.any()):
                 channels = tuple(int(c) for c in chosen.nonzero().flatten())
@@ -175,24 +167,35 @@ def _keep_one(*removals: torch.Tensor) -> None:
                 return
 
 
-def _plan(session: PruningSession, traced: TracedGroups, harvest: bool, zero_side: bool) -> _Plan:
+def _removable(
+    session: PruningSession,
+    group: GroupLayout,
+    tensors: Mapping[str, torch.Tensor],
+    harvest: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A group's channels pruned whole, and (``harvest``) those unread and those zero besides.
+
+    Disjoint bool tensors per channel; at least one channel is left out of all three.
+    """
+    plain = _pruned_whole(session, group)
+    readers, zero = torch.zeros_like(plain), torch.zeros_like(plain)
+    if harvest:
+        readers, zero = _hidden(group, tensors)
+        readers &= ~plain
+        zero &= ~plain & ~readers
+    _keep_one(plain, readers, zero)
+    return plain, readers, zero
+
+
+def _plan(session: PruningSession, traced: TracedGroups, harvest: bool) -> dict[str, _Removal]:
+    """What to remove from each group (by root): pruned whole or unread, and zero."""
     tensors = traced.tensors()
-    plan = _Plan({}, {})
-    for index, group in enumerate(traced.groups):
-        plain = _pruned_whole(session, group)
-        readers = zero = torch.zeros_like(plain)
-        if harvest:
-            readers, zero = _hidden(group, tensors)
-            readers &= ~plain
-            zero &= ~plain & ~readers
-            if not zero_side:
-                zero = torch.zeros_like(plain)
-        _keep_one(plain, readers, zero)
-        removal = plain | readers | zero
-        if bool(removal.any()):
-            plan.removal[index] = removal
-            if bool(zero.any()):
-                plan.producer_only[index] = zero
+    plan: dict[str, _Removal] = {}
+    for group in traced.groups:
+        plain, readers, zero = _removable(session, group, tensors, harvest)
+        removal = _Removal(plain | readers, zero)
+        if bool(removal.both.any()):
+            plan[group.info.root] = removal
     return plan
 
 
@@ -210,34 +213,85 @@ def slim_job(
 
     Removes the channel groups the session's masks prune whole and, with
     ``harvest``, the hidden all-zero structure of :func:`harvest_candidates`.
+    When the slim model's output differs from the masked model's, each group is
+    tried on its own: the groups that change the output (an operation mixes
+    their channels in a way the graph does not follow, or a zero channel is not
+    zero downstream) are left intact and reported in ``skipped``.
 
     Raises:
-        PruningError: the model cannot be traced, or the slim model's output
-            differs from the masked model's beyond the tolerance (nothing is returned).
+        PruningError: the model cannot be traced, or the output still differs
+            beyond the tolerance (nothing is returned).
         JobCancelled: cancelled.
     """
     token.check()
     yield Progress(0.0, "tracing the channel groups")
-    attempt = _attempt(session, example_input, harvest, zero_side=True, token=token)
-    result = yield from attempt
-    if isinstance(result, _Mismatch) and result.zero_side_groups:
-        yield Progress(0.5, "a zero channel was not zero downstream: slimming again without")
-        again = yield from _attempt(session, example_input, harvest, zero_side=False, token=token)
-        if isinstance(again, SlimResult):
-            skipped = tuple(Unsupported(root, KEEPS_ZEROS) for root in result.zero_side_groups)
-            yield Progress(1.0, "slimmed")
-            return _replace(again, skipped=again.skipped + skipped)
-        result = again
+    result, plan = yield from _attempt(session, example_input, harvest, None, token, 0.0, 0.8)
+    if isinstance(result, _Mismatch) and plan:
+        kept, skipped = yield from _isolate(session, example_input, plan, token)
+        result, _ = yield from _attempt(session, example_input, harvest, kept, token, 0.9, 1.0)
+        if isinstance(result, SlimResult):
+            result = _replace(result, skipped=result.skipped + skipped)
     if isinstance(result, _Mismatch):
         raise PruningError(result.message)
     yield Progress(1.0, "slimmed")
     return result
 
 
+@dataclass(frozen=True, eq=False)
+class _Removal:
+    """A group's channels to remove: pruned whole or unread (``main``), and zero (``zero``)."""
+
+    main: torch.Tensor
+    zero: torch.Tensor
+
+    @property
+    def both(self) -> torch.Tensor:
+        return self.main | self.zero
+
+
 @dataclass(frozen=True)
 class _Mismatch:
     message: str
-    zero_side_groups: tuple[str, ...]
+
+
+def _isolate(
+    session: PruningSession,
+    example_input: torch.Tensor,
+    plan: Mapping[str, _Removal],
+    token: CancelToken,
+) -> Job[tuple[dict[str, torch.Tensor], tuple[Unsupported, ...]]]:
+    """Each group slimmed on its own: the removals that keep the output, and the groups left."""
+    kept: dict[str, torch.Tensor] = {}
+    skipped: list[Unsupported] = []
+    for i, (root, removal) in enumerate(plan.items()):
+        at = 0.8 + 0.1 * i / len(plan)
+        yield Progress(at, f"checking {root} on its own")
+        main, zero = bool(removal.main.any()), bool(removal.zero.any())
+        if (yield from _keeps_output(session, example_input, root, removal.both, token, at)):
+            kept[root] = removal.both
+        elif (
+            main
+            and zero
+            and (yield from _keeps_output(session, example_input, root, removal.main, token, at))
+        ):
+            kept[root] = removal.main
+            skipped.append(Unsupported(root, KEEPS_ZEROS))
+        else:
+            skipped.append(Unsupported(root, MIXES_CHANNELS if main else KEEPS_ZEROS))
+    return kept, tuple(skipped)
+
+
+def _keeps_output(
+    session: PruningSession,
+    example_input: torch.Tensor,
+    root: str,
+    removal: torch.Tensor,
+    token: CancelToken,
+    at: float,
+) -> Job[bool]:
+    """Whether removing ``removal`` from the group ``root`` alone keeps the output."""
+    result, _ = yield from _attempt(session, example_input, False, {root: removal}, token, at, at)
+    return isinstance(result, SlimResult)
 
 
 def _replace(result: SlimResult, **changes: Any) -> SlimResult:
@@ -250,10 +304,15 @@ def _attempt(
     session: PruningSession,
     example_input: torch.Tensor,
     harvest: bool,
-    zero_side: bool,
+    removals: Mapping[str, torch.Tensor] | None,
     token: CancelToken,
-) -> Job[SlimResult | _Mismatch]:
-    """One slimming of a fresh copy; a mismatch is returned, not raised."""
+    start: float,
+    stop: float,
+) -> Job[tuple[SlimResult | _Mismatch, dict[str, _Removal]]]:
+    """One slimming of a fresh copy, and the plan it followed; a mismatch is returned.
+
+    ``removals``: the channels to remove per group root; None: :func:`_plan`'s.
+    """
     work = copy.deepcopy(session.model)
     modes = {name: m.training for name, m in session.model.named_modules()}
     flags = {name: p.requires_grad for name, p in session.model.named_parameters()}
@@ -264,38 +323,40 @@ def _attempt(
         reference = _outputs(work(example_input))
     traced = trace_groups(work, example_input)
     token.check()
-    yield Progress(0.15, "traced the channel groups")
-    plan = _plan(session, traced, harvest, zero_side)
+    yield Progress(start + 0.15 * (stop - start), "traced the channel groups")
+    plan = _plan(session, traced, harvest) if removals is None else {}
+    chosen = {root: r.both for root, r in plan.items()} if removals is None else dict(removals)
+    by_root = {group.info.root: group for group in traced.groups}
     removed: dict[str, int] = {}
     cuts: dict[str, dict[int, set[int]]] = {}
     with torch.no_grad():
-        for i, (index, removal) in enumerate(plan.removal.items()):
+        for i, (root, removal) in enumerate(chosen.items()):
             token.check()
-            group = traced.groups[index]
+            group = by_root[root]
             _cut(traced, group, removal)
-            removed[group.info.root] = int(removal.sum())
+            removed[root] = int(removal.sum())
             for piece in group.slices:
-                chosen = piece.positions[removal[piece.channels]].tolist()
-                cuts.setdefault(piece.tensor, {}).setdefault(piece.dim, set()).update(chosen)
-            yield Progress(0.15 + 0.65 * (i + 1) / len(plan.removal), f"slimmed {group.info.root}")
-    zero_side_groups = tuple(traced.groups[i].info.root for i in plan.producer_only)
+                positions = piece.positions[removal[piece.channels]].tolist()
+                cuts.setdefault(piece.tensor, {}).setdefault(piece.dim, set()).update(positions)
+            done = start + (0.15 + 0.7 * (i + 1) / len(chosen)) * (stop - start)
+            yield Progress(done, f"slimmed {root}")
     try:
         with torch.no_grad():
             slim_out = _outputs(work(example_input))
     except Exception as exc:  # the model's own code may fix a size that changed
-        return _Mismatch(
+        message = (
             f"the slimmed model no longer runs ({first_line(exc)}); its code may fix a "
-            "channel count that slimming changed",
-            zero_side_groups,
+            "channel count that slimming changed"
         )
+        return _Mismatch(message), plan
     diff, scale = _difference(reference, slim_out)
     if diff is None or diff > TOLERANCE * scale:
         what = "a different output shape" if diff is None else f"max |diff| {diff:.3g}"
-        return _Mismatch(
+        message = (
             f"slimming would change the model's output ({what}, largest output {scale:.3g}): "
-            "an operation in the model mixes channels in a way torch-pruning does not follow",
-            zero_side_groups,
+            "an operation in the model mixes channels in a way torch-pruning does not follow"
         )
+        return _Mismatch(message), plan
     for name, module in work.named_modules():
         module.train(modes.get(name, module.training))
         for attr, param in module.named_parameters(recurse=False):
@@ -303,8 +364,7 @@ def _attempt(
     masks, originals, notes = _carried(session, work, cuts)
     after_shapes = layer_shapes(work)
     changed = {k: v for k, v in after_shapes.items() if before_shapes.get(k) != v}
-    yield Progress(0.95, "checked the slim model's output")
-    return SlimResult(
+    result = SlimResult(
         model=work,
         removed=removed,
         skipped=tuple(traced.unsupported),
@@ -316,6 +376,7 @@ def _attempt(
         originals=originals,
         notes=notes,
     )
+    return result, plan
 
 
 def _cut(traced: TracedGroups, group: GroupLayout, removal: torch.Tensor) -> None:

@@ -24,6 +24,7 @@ from core.pruning.session import PruningSession
 from core.pruning.slim import (
     CONSUMERS_ZERO,
     KEEPS_ZEROS,
+    MIXES_CHANNELS,
     PRODUCERS_ZERO,
     HarvestCandidate,
     SlimResult,
@@ -222,6 +223,32 @@ def test_zero_channels_that_are_not_zero_downstream_are_kept_and_reported() -> N
     result = run_job(slim_job(session, x, harvest=True))
     assert result.removed == {}
     assert [(u.layer, u.reason) for u in result.skipped] == [("fc1", KEEPS_ZEROS)]
+
+
+class SoftmaxNet(nn.Module):
+    """A softmax over the first conv's channels: removing one changes the others."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.c2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.softmax(torch.relu(self.c1(x)), 1)
+        out: torch.Tensor = self.fc(self.c2(y).mean((2, 3)))
+        return out
+
+
+def test_groups_whose_channels_are_mixed_are_kept_and_reported() -> None:
+    x = images(2, 3, 6, 6)
+    session = PruningSession(seeded(SoftmaxNet, 0).eval(), example_input=x)
+    session.apply(GroupPrune(0.5))
+    result = run_job(slim_job(session, x))
+    assert result.removed == {"c2": 4}
+    assert [(u.layer, u.reason) for u in result.skipped] == [("c1", MIXES_CHANNELS)]
+    assert result.model.c1.out_channels == 8
+    assert_close(outputs(result.model, x), outputs(session.model, x))
 
 
 def test_every_group_keeps_one_channel() -> None:
