@@ -9,7 +9,6 @@ in ``QSettings``); the panel loads it in a worker with
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -207,8 +206,9 @@ class DataSourceBox(QWidget):
             seed=self.seed_spin.value(),
         )
 
-    def set_choice(self, choice: DataChoice) -> None:
-        """Show ``choice`` (emits ``changed`` once)."""
+    def set_choice(self, choice: DataChoice, remember: bool = True) -> None:
+        """Show ``choice`` (emits ``changed`` once); ``remember=False`` keeps it out of the
+        settings (e.g. the digits picked for a demo, not by the user)."""
         widgets = (self.kind_combo, self.target_edit, self.val_spin, self.test_spin, self.seed_spin)
         for widget in widgets:
             widget.blockSignals(True)
@@ -223,7 +223,7 @@ class DataSourceBox(QWidget):
         finally:
             for widget in widgets:
                 widget.blockSignals(False)
-        self._edited()
+        self._edited(remember=remember)
 
     def set_kind(self, kind: str) -> None:
         """Switch to ``kind`` (one of :data:`KIND_NAMES`), keeping its last text."""
@@ -307,12 +307,13 @@ class DataSourceBox(QWidget):
         self.test_spin.setEnabled("test" in uses)
         self.seed_spin.setEnabled("seed" in uses)
 
-    def _edited(self, *_args: object) -> None:
+    def _edited(self, *_args: object, remember: bool = True) -> None:
         choice = self.choice()
         if choice.kind != "digits":
             self._targets[choice.kind] = choice.target
         self.load_button.setEnabled(choice.ready)
-        self._save(choice)
+        if remember:
+            self._save(choice)
         self.changed.emit(choice)
 
     def _save(self, choice: DataChoice) -> None:
@@ -324,25 +325,35 @@ class DataSourceBox(QWidget):
         s.setValue(f"{SETTINGS_GROUP}/test_fraction", choice.test_fraction)
         s.setValue(f"{SETTINGS_GROUP}/seed", choice.seed)
 
-    def _restore(self) -> None:
+    def remembered(self) -> DataChoice:
+        """The last choice the user made, as saved in the settings (digits if none)."""
         s = self._settings
+        targets = dict(self._targets)
         for kind in KIND_NAMES[1:]:
             value = s.value(f"{SETTINGS_GROUP}/target_{kind}")
             if isinstance(value, str):
-                self._targets[kind] = value
+                targets[kind] = value
         kind = s.value(f"{SETTINGS_GROUP}/kind")
-        choice = DataChoice()
-        with contextlib.suppress(TypeError, ValueError):
-            choice = DataChoice(
-                kind=kind if kind in KIND_NAMES else "digits",
-                target=self._targets.get(str(kind), ""),
+        kind = kind if isinstance(kind, str) and kind in KIND_NAMES else "digits"
+        try:
+            return DataChoice(
+                kind=kind,
+                target=targets.get(kind, ""),
                 val_fraction=float(str(s.value(f"{SETTINGS_GROUP}/val_fraction", 0.1))),
                 test_fraction=float(str(s.value(f"{SETTINGS_GROUP}/test_fraction", 0.2))),
                 seed=int(str(s.value(f"{SETTINGS_GROUP}/seed", 0))),
             )
+        except (TypeError, ValueError):  # settings edited by hand or another version
+            return DataChoice(kind=kind, target=targets.get(kind, ""))
+
+    def _restore(self) -> None:
+        for kind in KIND_NAMES[1:]:
+            value = self._settings.value(f"{SETTINGS_GROUP}/target_{kind}")
+            if isinstance(value, str):
+                self._targets[kind] = value
         self.blockSignals(True)
         try:
-            self.set_choice(choice)
+            self.set_choice(self.remembered(), remember=False)
         finally:
             self.blockSignals(False)
 

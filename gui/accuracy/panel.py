@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -600,11 +601,13 @@ class AccuracyPanel(QWidget):
         self._set_evaluate_status("")
         self._set_finetune_status("")
         loaded = self.controller.loaded
-        if loaded is not None and loaded.data is not None:
+        if loaded is not None and loaded.data is not None:  # a digits demo: its own data
             if self.source.choice().kind != "digits":
-                self.source.set_kind("digits")
+                self.source.set_choice(replace(self.source.choice(), kind="digits"), False)
             self.load_data()  # instant, and shows at once whether it fits
-        else:
+        else:  # the user's model: the user's last choice
+            if self.source.choice() != self.source.remembered():
+                self.source.set_choice(self.source.remembered(), False)
             self._on_source_changed(self.source.choice())
         self._update_enabled()
 

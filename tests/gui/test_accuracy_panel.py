@@ -55,6 +55,16 @@ class Gated:
         self.full_passes += 1
 
 
+class GatedTest(Gated):
+    """Test batches: the second batch of a pass waits for GATE."""
+
+    def __iter__(self):
+        for i, batch in enumerate(self.batches):
+            if i == 1:
+                GATE.wait(30)
+            yield batch
+
+
 def make():
     d = load_digits()
     def batches(x, y, size=64):
@@ -62,7 +72,7 @@ def make():
     return {
         "train": Gated(batches(d.train_x[:1100], d.train_y[:1100])),
         "val": batches(d.train_x[1100:], d.train_y[1100:]),
-        "test": batches(d.test_x, d.test_y),
+        "test": GatedTest(batches(d.test_x, d.test_y)),
     }
 '''
 
@@ -187,6 +197,40 @@ def test_the_demo_records_its_automatic_test_accuracy_at_every_step(qtbot, windo
     assert history_rows(window)[1].endswith(f"{100 * expected:.1f}%")
     assert stats.value_text("accuracy") == f"{100 * expected:.1f}%"
     assert window.accuracy_label.text() == f"Test accuracy {expected:.1%}"
+
+
+def test_cancel_stops_an_evaluation_and_records_nothing(qtbot, window, panel, gated):
+    panel.source.set_kind("callable")
+    panel.source.set_target(f"{GATED_MODULE}:make")
+    evaluated: list[object] = []
+    panel.evaluated.connect(evaluated.append)
+    click(qtbot, panel.evaluate_button)
+    qtbot.waitUntil(  # the data is loaded; the evaluation runs
+        lambda: panel.running == "Evaluate test" and panel.evaluate_cancel.isEnabled(),
+        timeout=TIMEOUT,
+    )
+    assert panel.source.description_text().startswith(f"✓ {GATED_MODULE}:make")
+    with qtbot.waitSignal(window.controller.runner.cancelled, timeout=TIMEOUT):
+        click(qtbot, panel.evaluate_cancel)
+        gated.GATE.set()
+    wait_idle(qtbot, window)
+    assert panel.evaluate_text() == "Evaluation cancelled."
+    assert evaluated == [] and panel.view.evaluation is None
+    assert evaluation_key("test") not in window.controller.session.history.measurements()
+    assert not panel.evaluate_cancel.isEnabled() and panel.evaluate_button.isEnabled()
+
+
+def test_a_demo_gets_the_digits_and_another_model_the_users_last_choice(qtbot, window, panel):
+    mine = DataChoice("file", "/data/mine.npz", 0.1, 0.3, 5)
+    panel.source.set_choice(mine)  # as if typed
+    window.open_demo("resnet18")  # no data of its own
+    wait_idle(qtbot, window)
+    assert panel.source.choice() == mine and panel.data is None
+    window.open_demo("cnn")
+    qtbot.waitUntil(lambda: panel.data is not None, timeout=TIMEOUT)
+    wait_idle(qtbot, window)
+    assert panel.source.choice().kind == "digits"
+    assert panel.source.remembered() == mine  # the demo's digits were not a user's choice
 
 
 def test_a_data_file_that_does_not_fit_the_model_is_refused_before_anything_runs(
