@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QWidget
 
 from gui.colormaps import ACCENT_RGB, BACKGROUND, FRAME_RGB, INK, MUTED, hex_color, style_plot
+from gui.speed.benchmark_table import format_speedup
 from gui.speed.forms import FORM_COLORS, form_axis_label, form_rank
 
 if TYPE_CHECKING:
@@ -123,7 +125,10 @@ class LatencyChart(pg.GraphicsLayoutWidget):
             self._draw_batch(plot, [r for r in rows if r.batch_size == batch], forms)
             left = plot.getAxis("left")
             if column == 0:  # the forms are named once, on the left; every plot has their order
-                left.setTicks([[(i, form_axis_label(f)) for i, f in enumerate(forms)], []])
+                labels = [form_axis_label(f) for f in forms]
+                left.setTicks([list(enumerate(labels)), []])
+                metrics = QFontMetrics(left.font())  # wide enough at once, not after a repaint
+                left.setWidth(max(metrics.horizontalAdvance(t) for t in labels) + 14)
             else:
                 left.setTicks([[(i, "") for i in range(len(forms))], []])
                 left.setWidth(6)
@@ -240,7 +245,7 @@ class SpeedupChart(pg.PlotWidget):
                     brush=_brush(_form_rgb(form)), pen=pg.mkPen(FRAME_RGB),
                 )  # fmt: skip
                 plot.addItem(measured)
-                _text(plot, f"{row.speedup:.2g}x", x - slot * 0.22, row.speedup + 0.03)
+                _text(plot, format_speedup(row.speedup), x - slot * 0.22, row.speedup + 0.03)
                 top = max(top, row.speedup)
                 base = dense_flops.get(batch)
                 if base and row.flops:
@@ -370,6 +375,6 @@ class SpeedTestChart(pg.PlotWidget):
                     x=[i], height=[speedup], width=0.6, brush=_brush(rgb), pen=pg.mkPen(FRAME_RGB)
                 )
             )
-            _text(plot, f"{speedup:.2f}x", i, speedup + 0.04)
+            _text(plot, format_speedup(speedup), i, speedup + 0.04)
             top = max(top, speedup)
         plot.setYRange(0, top * 1.15 + 0.1, padding=0)
