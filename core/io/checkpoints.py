@@ -11,7 +11,8 @@ Formats (:data:`FORMATS`; :func:`format_for_path` picks one from a file name):
 * ``session`` (``.prunescope``): PruneScope's checkpoint, pickle-free: weights,
   bit-packed masks and permanent masks, original values of pruned entries
   (optional), the model reference, the record of operations and their labels,
-  with checksums (:mod:`core.io.sparse_format`). :func:`read_session` reads it.
+  the layer shapes (so a slimmed model reopens), with checksums
+  (:mod:`core.io.sparse_format`). :func:`read_session` reads it.
 * ``torch_prune``: torch.nn.utils.prune's own format (``weight_orig`` and
   ``weight_mask`` keys), for people who continue with torch's API.
 * ``sparse`` (``.safetensors``): kept values plus a bit-packed mask per pruned
@@ -127,7 +128,8 @@ class SavedSession:
     metadata: dict[str, Any]
     #: The session's example input, when it had one.
     example_input: torch.Tensor | None = None
-    #: A ``slim`` file's layer shapes (:func:`~core.pruning.slim.layer_shapes`); None otherwise.
+    #: The layer shapes (:func:`~core.pruning.slim.layer_shapes`) of a ``slim`` file and of
+    #: newer ``session`` files (a slimmed model is rebuilt to them); None in older files.
     layer_shapes: dict[str, Any] | None = None
 
 
@@ -307,6 +309,8 @@ def _write_session(
 ) -> Job[None]:
     encoded = sparse_format.encode_session(session, options.originals)
     encoded.document["reference"] = options.reference
+    # A slimmed model's layers have other shapes than its reference builds.
+    encoded.document["layer_shapes"] = layer_shapes(session.model)
     yield from write_job(handle, encoded.tensors, encoded.document, token)
 
 

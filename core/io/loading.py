@@ -25,8 +25,9 @@
   reference, the saved weights loaded, the saved state in
   :attr:`OpenedModel.saved_state`;
 * a PruneScope ``slim`` file (a physically slimmed model, ``.safetensors``): as a
-  session, with the architecture shrunk to the stored layer shapes
-  (:func:`~core.pruning.slim.rebuild_slim`) before the weights are loaded.
+  session. The rebuilt architecture of either is shrunk to the stored layer
+  shapes where they differ (:func:`~core.pruning.slim.rebuild_slim`) before
+  the weights are loaded.
 
 :func:`open_session` then starts a :class:`~core.pruning.session.PruningSession`
 on the opened model with torch's masks applied or the saved state put back.
@@ -60,7 +61,7 @@ from core.io.references import ModelReference, parse_model_spec
 from core.io.torch_interop import adopt_masks, covering_options, strip_torch_pruning
 from core.pruning.operations import operation_from_dict
 from core.pruning.session import PruningSession
-from core.pruning.slim import rebuild_slim
+from core.pruning.slim import layer_shapes, rebuild_slim
 
 if TYPE_CHECKING:
     from core.io.checkpoints import SavedSession
@@ -815,11 +816,9 @@ def _open_saved_session(
     token.check()
     note = f"reopened the session saved on {ref.describe()}"
     if slim:
-        try:
-            rebuild_slim(base.model, saved.layer_shapes or {})
-        except PruningError as exc:
-            raise PruningError(f"{path.name}: {exc}") from exc
         note = f"reopened the slim model of {ref.describe()}"
+    if saved.layer_shapes is not None:
+        _shrink(base.model, saved.layer_shapes, path)
     yield from _load_state(base.model, saved.weights, path, ref.describe(), token)
     return OpenedModel(
         model=base.model,
@@ -830,6 +829,22 @@ def _open_saved_session(
         saved_state=saved,
         notes=(note,),
     )
+
+
+def _shrink(model: nn.Module, shapes: Mapping[str, Any], path: Path) -> None:
+    """Give the rebuilt model the saved layer shapes where they differ (a slimmed model).
+
+    Layers the model lacks are left to the state_dict check, which lists every mismatch.
+    """
+    current = layer_shapes(model)
+    changed = {
+        name: entry for name, entry in shapes.items() if name in current and current[name] != entry
+    }
+    if changed:
+        try:
+            rebuild_slim(model, changed)
+        except PruningError as exc:
+            raise PruningError(f"{path.name}: {exc}") from exc
 
 
 def _restore_saved(

@@ -349,6 +349,18 @@ def test_a_slim_file_reopens_as_the_small_model_without_pickles(
             assert torch.equal(reopened.original(name), session.original(name)), name
 
 
+def test_a_slimmed_session_file_reopens_as_the_small_model(tmp_path: Path) -> None:
+    reference = ModelReference("demo", "cnn")
+    session = slimmed(reference)
+    path = tmp_path / "small.prunescope"
+    save(session, path, reference=reference.to_dict(), format="session")
+    opened = open_model(path)
+    assert layer_shapes(opened.model) == layer_shapes(session.model)
+    with open_session(opened) as reopened:
+        assert reopened.names == session.names
+        assert torch.equal(reopened.mask("classifier.weight"), session.mask("classifier.weight"))
+
+
 def test_a_slim_file_needs_a_demo_or_factory_reference(tmp_path: Path) -> None:
     session = slimmed(ModelReference("demo", "mlp"))
     with pytest.raises(PruningError, match="demo or a factory"):
