@@ -50,6 +50,7 @@ from gui.layer_views import LayerViews
 from gui.model_files import ModelFiles
 from gui.model_tree import ModelTreeView
 from gui.pattern_lab import PatternLab
+from gui.speed import CostLabPanel, SpeedPanel
 from gui.stats_panel import StatsPanel
 
 
@@ -124,6 +125,10 @@ class MainWindow(QMainWindow):
         lab_scroll.setWidget(self.pattern_lab)
         self._lab_page = lab_scroll
         self.tabs.addTab(lab_scroll, "Pattern lab")
+        self.speed_panel = SpeedPanel(self.controller)
+        self.tabs.addTab(self.speed_panel, "Speed")
+        self.cost_lab = CostLabPanel(self.controller)
+        self.tabs.addTab(self.cost_lab, "Cost lab")
         self.setCentralWidget(self.tabs)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
