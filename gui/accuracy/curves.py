@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from core.training.finetune import EpochRecord
-from gui.colormaps import ACCENT_RGB, BACKGROUND, INK, NEUTRAL_RGB, style_plot
+from gui.colormaps import ACCENT_RGB, BACKGROUND, INK, NEUTRAL_RGB, hex_color, style_plot
 
 TRAIN_RGB: tuple[int, int, int] = (33, 113, 181)
 """Training loss (a Blues shade)."""
@@ -36,9 +36,13 @@ def _plot(title: str, left: str) -> pg.PlotWidget:
     plot.showGrid(x=True, y=True, alpha=0.15)
     plot.setTitle(title, color=INK, size="10pt")
     plot.setLabel("bottom", "epoch", color=INK)
+    widget.setToolTip(
+        "One point per finished epoch (0: the validation before training); the dotted "
+        "line marks the epoch whose weights were kept"
+    )
     plot.setLabel("left", left, color=INK)
     plot.getAxis("bottom").setTickSpacing(levels=[(5, 0), (1, 0)])
-    widget.setMinimumHeight(180)
+    widget.setMinimumHeight(150)
     return widget
 
 
@@ -48,10 +52,9 @@ class FinetuneCurves(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.loss_plot = _plot("Loss", "loss")
-        self.accuracy_plot = _plot("Validation accuracy", "top-1 (%)")
+        self.accuracy_plot = _plot("Validation top-1", "top-1 (%)")
         loss = self.loss_plot.getPlotItem()
-        self._legend = loss.addLegend(offset=(-8, 8), labelTextColor=INK)
-        self._legend.setBrush(pg.mkBrush(255, 255, 255, 210))
+        self._train_name = "train"
         symbol = {"symbol": "o", "symbolSize": 6}
         self.train_curve = loss.plot(
             [], [], name="train", pen=pg.mkPen(TRAIN_RGB, width=2),
@@ -82,9 +85,7 @@ class FinetuneCurves(QWidget):
         ``distilled``: the training loss is the distillation loss (not comparable to
         the validation cross-entropy), and the legend says so.
         """
-        self._legend.getLabel(self.train_curve).setText(
-            "train (distillation)" if distilled else "train"
-        )
+        self._train_name = "train (distillation)" if distilled else "train"
         self._records = []
         self._start = None
         self._planned = planned_epochs
@@ -113,7 +114,7 @@ class FinetuneCurves(QWidget):
             )
             widget.getPlotItem().addItem(line)
             self._chosen_lines.append((widget.getPlotItem(), line))
-        self._titles(f" · kept epoch {epoch} (dotted)")
+        self._titles(epoch)
 
     @property
     def chosen_epoch(self) -> int:
@@ -159,12 +160,20 @@ class FinetuneCurves(QWidget):
         for plot, line in self._chosen_lines:
             plot.removeItem(line)
         self._chosen_lines = []
-        self._titles("")
+        self._titles(0)
 
-    def _titles(self, suffix: str) -> None:
-        self.loss_plot.getPlotItem().setTitle(f"Loss{suffix}", color=INK, size="10pt")
+    def _titles(self, kept: int) -> None:
+        """Titles that are also the legend (nothing drawn over the curves)."""
+
+        def key(rgb: tuple[int, int, int], mark: str, text: str) -> str:
+            return f"<span style='color:{hex_color(rgb)}'>{mark}</span>&nbsp;{text}"
+
+        kept_text = f"&nbsp;&nbsp;{key(NEUTRAL_RGB, '┆', f'kept: {kept}')}" if kept > 0 else ""
+        loss = f"Loss&nbsp;&nbsp;{key(TRAIN_RGB, '━', self._train_name)}&nbsp;&nbsp;"
+        loss += key(VAL_RGB, "╍", "validation")
+        self.loss_plot.getPlotItem().setTitle(loss, color=INK, size="9pt")
         self.accuracy_plot.getPlotItem().setTitle(
-            f"Validation accuracy{suffix}", color=INK, size="10pt"
+            f"Validation top-1{kept_text}", color=INK, size="9pt"
         )
 
 

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -205,7 +204,7 @@ class FinetuneForm(QWidget):
         choices.addRow("Seed", self.seed_spin)
         for form in (training, choices):
             form.setContentsMargins(0, 0, 0, 0)
-            form.setVerticalSpacing(4)
+            form.setVerticalSpacing(2)
             for row in range(form.rowCount()):
                 item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
                 field = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
@@ -218,18 +217,19 @@ class FinetuneForm(QWidget):
         columns.setSpacing(24)
         columns.addLayout(training, 1)
         columns.addLayout(choices, 1)
-        cancel_box = QGroupBox("When cancelled", self)
-        cancel_box.setToolTip(self.cancel_keep.toolTip())
-        cancel_layout = QHBoxLayout(cancel_box)
-        cancel_layout.setContentsMargins(8, 2, 8, 2)
-        cancel_layout.addWidget(self.cancel_keep)
-        cancel_layout.addWidget(self.cancel_revert)
-        cancel_layout.addStretch(1)
+        cancel_row = QHBoxLayout()
+        cancel_row.setContentsMargins(0, 0, 0, 0)
+        cancel_caption = QLabel("When cancelled:", self)
+        cancel_caption.setToolTip(self.cancel_keep.toolTip())
+        cancel_row.addWidget(cancel_caption)
+        cancel_row.addWidget(self.cancel_keep)
+        cancel_row.addWidget(self.cancel_revert)
+        cancel_row.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
         layout.addLayout(columns)
-        layout.addWidget(cancel_box)
+        layout.addLayout(cancel_row)
         layout.addWidget(self.error_label)
 
     def _connect(self) -> None:

@@ -102,6 +102,18 @@ def _finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
 
+class _Page(QWidget):
+    """A page in a scroll area that scrolls only below its minimum height.
+
+    A resizable :class:`QScrollArea` makes a widget with word-wrapped labels as tall
+    as its *preferred* height for the width (``heightForWidth``), which would push
+    the curves and tables off screen on a laptop; this page asks for its minimum.
+    """
+
+    def heightForWidth(self, width: int) -> int:
+        return self.minimumSizeHint().height()
+
+
 def _scroll(widget: QWidget, parent: QWidget) -> QScrollArea:
     area = QScrollArea(parent)
     area.setWidgetResizable(True)
@@ -155,7 +167,7 @@ class AccuracyPanel(QWidget):
         layout.addWidget(self.tabs, 1)
 
     def _build_evaluate_page(self) -> QWidget:
-        page = QWidget(self)
+        page = _Page(self)
         self.split_combo = QComboBox(page)
         for split, text in SPLITS:
             self.split_combo.addItem(text, split)
@@ -208,7 +220,7 @@ class AccuracyPanel(QWidget):
         return page
 
     def _build_finetune_page(self) -> QWidget:
-        page = QWidget(self)
+        page = _Page(self)
         self.form = FinetuneForm(page, self.settings)
         self.finetune_button = QPushButton("Fine-tune", page)
         self.finetune_button.setToolTip(
@@ -241,7 +253,7 @@ class AccuracyPanel(QWidget):
         row.addStretch(1)
         row.addWidget(self.form.defaults_button)
         self.curves = FinetuneCurves(page)
-        self.curves.setMinimumHeight(220)
+        self.curves.setMinimumHeight(170)
         layout = QVBoxLayout(page)
         layout.setContentsMargins(4, 6, 4, 4)
         layout.addWidget(self.form)
@@ -418,7 +430,7 @@ class AccuracyPanel(QWidget):
 
         def done(evaluation: Evaluation) -> None:
             self.controller.record_measurement(evaluation_key(split), evaluation.to_dict())
-            self._show_evaluation(evaluation, self._step_text(), fresh=True)
+            self._show_evaluation(evaluation, self._step_text())
             self._set_evaluate_status("")
             self.evaluated.emit(evaluation)
 
@@ -429,13 +441,12 @@ class AccuracyPanel(QWidget):
         self._set_evaluate_status(f"Evaluating on {split}…")
         self._submit(f"{EVALUATE_LABEL} {split}", job, done, failed)
 
-    def _show_evaluation(self, evaluation: Evaluation, where: str, fresh: bool = False) -> None:
+    def _show_evaluation(self, evaluation: Evaluation, where: str) -> None:
         session = self.controller.session
         self._shown_at = session.history.measurements() if session is not None else None
         data = self._data
         names = getattr(data, "class_names", None) if data is not None else None
-        note = f"Measured at {where}" + (" (just now)" if fresh else "")
-        self.view.show_evaluation(evaluation, note, names)
+        self.view.show_evaluation(evaluation, f"Measured at {where}", names)
 
     def _step_text(self, cursor: int | None = None) -> str:
         session = self.controller.session
