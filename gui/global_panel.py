@@ -161,7 +161,7 @@ class LayerTableModel(QAbstractTableModel):
         self.beginResetModel()
         self.rows = []
         if session is not None:
-            for name in session.names:
+            for name in session.weight_names:  # not the norm parameters group pruning holds
                 row = LayerRow(name, session.info(name).numel)
                 row.included = included is None or name in included
                 self.rows.append(row)

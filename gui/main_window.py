@@ -33,6 +33,7 @@ from core.analysis.stats import ModelStats
 from core.demos import DEMO_NAMES
 from core.pruning.operations import PaintStroke
 from core.viz.display import LAYOUTS, display_shape
+from gui.accuracy.panel import AccuracyPanel
 from gui.controller import (
     LayerPreview,
     LayerSnapshot,
@@ -125,6 +126,8 @@ class MainWindow(QMainWindow):
         lab_scroll.setWidget(self.pattern_lab)
         self._lab_page = lab_scroll
         self.tabs.addTab(lab_scroll, "Pattern lab")
+        self.accuracy_panel = AccuracyPanel(self.controller)
+        self.tabs.addTab(self.accuracy_panel, "Accuracy")
         self.speed_panel = SpeedPanel(self.controller)
         self.tabs.addTab(self.speed_panel, "Speed")
         self.cost_lab = CostLabPanel(self.controller)
@@ -274,6 +277,7 @@ class MainWindow(QMainWindow):
         c.mutating_changed.connect(lambda mutating: self.layer_views.busy(mutating))
         c.stats_ready.connect(self._on_stats)
         c.accuracy_ready.connect(self._on_accuracy)
+        c.accuracy_ready.connect(self.stats_panel.show_accuracy)
         c.preview_layer_ready.connect(self._on_preview)
         c.layer_ready.connect(self._on_layer_ready)
         c.error.connect(self.show_error)
@@ -483,7 +487,7 @@ class MainWindow(QMainWindow):
 
     def _on_accuracy(self, accuracy: float) -> None:
         if accuracy != accuracy:  # NaN: no evaluation data for this model
-            self.accuracy_label.setText("Accuracy: n/a (no data)")
+            self.accuracy_label.setText("Accuracy: not measured at this step")
         else:
             self.accuracy_label.setText(f"Test accuracy {accuracy:.1%}")
 

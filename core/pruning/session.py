@@ -89,6 +89,9 @@ class ModelState:
     layers: dict[str, _Layer]
     aliases: dict[str, str]
     vault: ValueVault
+    #: Layers added by :meth:`PruningSession.add_targets` (biases and norm parameters a
+    #: group prune holds at zero), not chosen by the target options.
+    coupled: set[str] = dataclasses.field(default_factory=set)
 
     @property
     def nbytes(self) -> int:
@@ -187,6 +190,12 @@ class PruningSession:
         """Prunable parameter names, in model order."""
         return list(self._state.layers)
 
+    @property
+    def weight_names(self) -> list[str]:
+        """The prunable parameters the target options chose (without the biases and norm
+        parameters group pruning added): what global pruning ranks by default."""
+        return [name for name in self._state.layers if name not in self._state.coupled]
+
     def canonical(self, name: str) -> str:
         """The session's name of a prunable parameter (aliases of tied weights resolved)."""
         return self._layer(name).info.name
@@ -275,7 +284,7 @@ class PruningSession:
         max_sparsity: dict[str, float] | None = None,
     ) -> Entry | None:
         """Prune ``amount`` of the remaining weights of ``targets`` by global |w| rank."""
-        names = tuple(targets) if targets is not None else tuple(self.names)
+        names = tuple(targets) if targets is not None else tuple(self.weight_names)
         return self.apply(GlobalPrune(names, amount, tuple((max_sparsity or {}).items())))
 
     def paint(self, name: str, cells: Iterable[int] | np.ndarray, keep: bool) -> Entry | None:
@@ -504,6 +513,7 @@ class PruningSession:
                 raise UnknownParameterError(name, list(state.layers)) from None
             state.layers[name] = _Layer(info, params[name])
             state.aliases.update(dict.fromkeys(info.aliases, name))
+            state.coupled.add(name)
             added.append(name)
         if not added:
             return ()

@@ -157,7 +157,7 @@ def temporaries(folder: Path) -> list[str]:
 
 
 def test_format_names_and_suffixes() -> None:
-    assert FORMATS == ("state_dict", "session", "torch_prune", "sparse", "export", "onnx")
+    assert FORMATS == ("state_dict", "session", "torch_prune", "sparse", "slim", "export", "onnx")
     assert SESSION_SUFFIX == ".prunescope"
     assert format_for_path("a.prunescope") == "session"
     assert format_for_path(Path("dir/a.PT2")) == "export"

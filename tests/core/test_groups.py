@@ -302,3 +302,16 @@ def test_group_pruning_replays_from_its_recipe() -> None:
     assert fresh.names == session.names
     for name in session.names:
         assert torch.equal(fresh.mask(name), session.mask(name)), name
+
+
+def test_the_parameters_a_group_prune_adds_stay_out_of_global_pruning() -> None:
+    demo = load_demo("cnn")
+    session = PruningSession(demo.model, example_input=demo.example_input)
+    before = session.names
+    session.apply(GroupPrune(0.25))
+    added = [name for name in session.names if name not in before]
+    assert added and all(name not in session.weight_names for name in added)
+    assert session.weight_names == before
+    session.global_prune(0.5)
+    op = session.history.entries[-1].op
+    assert set(op.targets) == set(before)

@@ -197,6 +197,7 @@ def test_paint_strokes_replay(
 def test_every_replayable_operation_kind_is_replayed_here() -> None:
     replayable = {kind for kind, cls in OPERATIONS.items() if cls.replayable}
     tested = {"layer_prune", "global_prune", "reset", "paint", "make_permanent"}
+    tested.add("group_prune")  # replayed in tests/core/test_groups.py
     assert replayable == tested
 
 

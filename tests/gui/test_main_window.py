@@ -587,7 +587,7 @@ def test_open_whole_model_file_and_reject_state_dict(qtbot, window, tmp_path):
     assert window.tree.selected_params() == ("0.weight",)
     assert "0.weight" in window.layer_title.text()
     assert "whole.pt" in window.windowTitle()
-    assert "n/a" in window.accuracy_label.text()
+    assert "not measured" in window.accuracy_label.text()
     assert str(whole) in window._recent()
     assert torch.equal(session.effective("0.weight"), model[0].weight.detach())
 
