@@ -11,6 +11,10 @@ Prints one JSON line per case (and per batch where a case sweeps batches):
   ours is null (a CPU kernel).
 * ``sparse_breakeven``: the lowest sparsity at which ours / torch's CSR beat the
   dense 2048 x 2048 product, at batch 1 and 16 (null: not even at 99%).
+* ``resnet18_slim50``: the hand-built ResNet-18 with 50% of the channels of every
+  dependency group pruned by L2 norm and slimmed, batch 16, 3x64x64
+  (``benchmarks/_slim_case.py``): ``ratio`` = ours / dense (goal <= 0.33 and <=
+  ``tp_ratio`` + 0.02), ``tp_ratio`` = torch-pruning's MagnitudePruner, same run.
 * ``linear4096_semi24`` (``--device cuda`` only): a 2:4-pruned 4096 x 4096 Linear as
   a semi-structured tensor against dense, at batch 1, 16 and 64.
 
@@ -46,6 +50,9 @@ from core.speed import sparse_kernels  # noqa: E402
 from core.speed.advice import measure_breakeven_job  # noqa: E402
 from core.speed.sparse_modules import SparseLinear, TorchCsrLinear  # noqa: E402
 from core.speed.timing import default_threads, time_call  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _slim_case import resnet18_slim50  # noqa: E402
 
 Row = dict[str, Any]
 WIDTH = 4096
@@ -160,6 +167,7 @@ CASES: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
     "linear4096_sparse95": linear4096_sparse95,
     "sparse_breakeven": sparse_breakeven,
     "linear4096_semi24": linear4096_semi24,
+    "resnet18_slim50": lambda args: [resnet18_slim50(args.threads)],
 }
 
 
