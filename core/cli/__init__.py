@@ -1,5 +1,5 @@
-"""PruneScope's headless command line: ``stats``, ``prune``, ``apply``, ``eval``, ``finetune``
-(more follow in :data:`COMMANDS`). Never imports Qt.
+"""PruneScope's headless command line: ``stats``, ``prune``, ``apply``, ``eval``,
+``finetune``, ``bench`` and ``slim`` (:data:`COMMANDS`). Never imports Qt.
 
 ``main.py`` hands these sub-commands to :func:`main` and everything else
 (no arguments, a model file, ``open MODEL``) to the window. Modules:
@@ -23,6 +23,7 @@ from core.cli.commands import COMMAND_RUNNERS, Command
 from core.cli.options import UsageError
 from core.cli.parser import COMMANDS, build_parser
 from core.cli.progress import Terminal, interrupt_cancels
+from core.cli.speed import run_bench, run_slim
 from core.cli.training import run_eval, run_finetune
 from core.common.errors import JobCancelled, PruningError
 from core.common.jobs import CancelToken
@@ -32,6 +33,8 @@ RUNNERS: dict[str, Command] = {
     **COMMAND_RUNNERS,
     "eval": run_eval,
     "finetune": run_finetune,
+    "bench": run_bench,
+    "slim": run_slim,
 }
 
 #: Exit statuses.

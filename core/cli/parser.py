@@ -1,4 +1,4 @@
-"""The headless commands' argument parser: ``stats``, ``prune``, ``apply``, ``eval``, ``finetune``.
+"""The headless commands' argument parser (see :data:`COMMANDS`).
 
 The pruning methods' options are generated from their schemas
 (:mod:`core.cli.options`); the formats come from :mod:`core.io.checkpoints`.
@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 
 from core.cli.options import add_method_options, parse_shape
+from core.cli.speed import add_speed_commands
 from core.cli.training import add_training_commands
 from core.demos import DEMO_NAMES
 from core.io.checkpoints import FORMATS
 
 #: The headless sub-commands, in help order.
-COMMANDS: tuple[str, ...] = ("stats", "prune", "apply", "eval", "finetune")
+COMMANDS: tuple[str, ...] = ("stats", "prune", "apply", "eval", "finetune", "bench", "slim")
 
 _DEMOS = ", ".join(f"demo:{name}" for name in DEMO_NAMES)
 
@@ -147,6 +148,7 @@ def build_parser(prog: str = "prunescope") -> argparse.ArgumentParser:
     for command in (stats, prune, apply):  # for usage errors found after parsing
         command.set_defaults(command_parser=command)
     add_training_commands(commands, common, _output_options, _input_shape_option)
+    add_speed_commands(commands, common, _output_options, _input_shape_option)
     return parser
 
 
