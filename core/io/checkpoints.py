@@ -311,6 +311,7 @@ def _write_session(
     encoded.document["reference"] = options.reference
     # A slimmed model's layers have other shapes than its reference builds.
     encoded.document["layer_shapes"] = layer_shapes(session.model)
+    encoded.document["measurements"] = saved_measurements(session)
     yield from write_job(handle, encoded.tensors, encoded.document, token)
 
 
@@ -321,7 +322,23 @@ def _write_slim(
     encoded.document["format"] = SLIM
     encoded.document["reference"] = options.reference
     encoded.document["layer_shapes"] = layer_shapes(session.model)
+    encoded.document["measurements"] = saved_measurements(session)
     yield from write_job(handle, encoded.tensors, encoded.document, token)
+
+
+def saved_measurements(session: PruningSession) -> dict[str, Any]:
+    """What was measured in the state being saved (evaluations...), JSON-safe entries only.
+
+    A reopened session shows them at its start (``SavedSession.metadata["measurements"]``).
+    """
+    kept: dict[str, Any] = {}
+    for key, value in session.history.measurements().items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            continue  # not plain data: left out rather than failing the save
+        kept[str(key)] = value
+    return kept
 
 
 def _write_export(

@@ -865,6 +865,9 @@ def _restore_saved(
         session.add_targets(name for name in saved.masks if not _prunes(session, name))
         operations = [operation_from_dict(data, replay=False) for data in saved.operations]
         session.load_state(saved.masks, saved.originals, saved.floors, operations)
+        measured = saved.metadata.get("measurements")
+        if isinstance(measured, Mapping):  # what was measured in the saved state
+            session.history.measurements().update(measured)
     except BaseException:
         session.close()
         raise

@@ -826,3 +826,24 @@ def test_what_safetensors_cannot_hold_is_refused(tmp_path, monkeypatch) -> None:
         pytest.raises(PruningError, match="more than safetensors allows"),
     ):
         run_job(tensor_file.write_job(handle, [], {"format": "x", "text": "y" * 100}))
+
+
+@pytest.mark.parametrize("format", ["session", "slim"])
+def test_measurements_of_the_saved_state_come_back(tmp_path, format) -> None:
+    from core.io.loading import open_model_job, open_session
+    from core.pruning.groups import GroupPrune
+    from core.pruning.slim import slim_job, slim_operation
+
+    demo = load_demo("cnn")
+    session = PruningSession(demo.model, example_input=demo.example_input)
+    session.prune(session.names[:2], L1Unstructured(0.5))
+    if format == "slim":
+        session.apply(GroupPrune(0.5))
+        session.apply(slim_operation(run_job(slim_job(session, demo.example_input))))
+    evaluation = {"split": "test", "count": 360, "top1": 0.93, "per_class": [1.0, None]}
+    session.history.measurements()["evaluation:test"] = evaluation
+    session.history.measurements()["not plain data"] = torch.zeros(2)
+    path = tmp_path / ("m.prunescope" if format == "session" else "m.safetensors")
+    save(session, path, format, reference={"kind": "demo", "target": "cnn"})
+    with open_session(run_job(open_model_job(str(path)))) as reopened:
+        assert reopened.history.measurements() == {"evaluation:test": evaluation}
