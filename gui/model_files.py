@@ -39,6 +39,7 @@ SAVE_FORMATS: tuple[tuple[str, str, str], ...] = (
     ("PruneScope session: masks, originals, history (*.prunescope)", "session", ".prunescope"),
     ("torch.nn.utils.prune format: weight_orig + weight_mask (*.pt)", "torch_prune", ".pt"),
     ("Sparse: kept values + bit masks (*.safetensors)", "sparse", ".safetensors"),
+    ("Slim: the physically smaller model + layer shapes (*.safetensors)", "slim", ".safetensors"),
     ("torch.export program (*.pt2)", "export", ".pt2"),
     ("ONNX (*.onnx)", "onnx", ".onnx"),
 )

@@ -108,6 +108,7 @@ def test_a_pickled_model_opens_only_after_the_user_trusts_it(qtbot, window, tmp_
         ("m.pt", "torch_prune"),
         ("m.safetensors", "sparse"),
         ("m.pt", "state_dict"),
+        ("m.safetensors", "slim"),
     ],
 )
 def test_every_format_saves_from_the_window(qtbot, window, tmp_path, name, format):
