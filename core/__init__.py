@@ -9,7 +9,10 @@ keeps the order): ``core.common`` (errors, jobs, chunking) under
 ``core.pruning`` (sessions, methods, masks, operations, history, vault) under
 ``core.io`` (checkpoints, recipes, torch's pruning format), ``core.analysis``
 (statistics), ``core.viz`` (heatmap reductions, the pattern-lab figure) and
-``core.demos`` (the built-in models and data).
+``core.demos`` (the built-in models and data); above them ``core.training``
+(evaluation data, evaluation, masked fine-tuning) and ``core.speed`` (benchmarks,
+sparse kernels, advice, the cost lab). Physical channel removal is
+``core.pruning.groups`` and ``core.pruning.slim``.
 """
 
 from core.analysis.stats import LayerStats, ModelStats, stats_job
@@ -47,6 +50,7 @@ from core.io.loading import (
 from core.io.recipe import Recipe, load_recipe, recipe_of, replay_job, save_recipe
 from core.io.references import ModelReference, parse_model_spec
 from core.io.torch_interop import session_from_torch_pruned, to_torch_pruned
+from core.pruning.groups import ChannelGroup, GroupPrune, channel_groups
 from core.pruning.history import Entry, History
 from core.pruning.masks import PackedMask
 from core.pruning.methods import (
@@ -77,19 +81,56 @@ from core.pruning.operations import (
     operation_from_dict,
 )
 from core.pruning.session import PruningSession
+from core.pruning.slim import SlimResult, harvest_candidates, slim_job, slim_operation
+from core.speed import (
+    BenchmarkConfig,
+    BenchmarkReport,
+    FormResult,
+    SparseLinear,
+    benchmark_job,
+    cost_lab_job,
+    sparsify_job,
+    speed_advice,
+    speed_test_job,
+)
+from core.training import (
+    DataError,
+    Dataset,
+    EpochRecord,
+    Evaluation,
+    FinetuneConfig,
+    FinetuneResult,
+    check_data,
+    evaluate_job,
+    evaluate_session_job,
+    finetune_job,
+    load_data,
+    load_data_job,
+)
 
 __all__ = [
     "DEMO_NAMES",
     "FORMATS",
     "METHODS",
     "NEVER_CANCELLED",
+    "BenchmarkConfig",
+    "BenchmarkReport",
     "BlockSparsity",
     "CancelToken",
+    "ChannelGroup",
     "CustomMask",
+    "DataError",
+    "Dataset",
     "DiskSpaceError",
     "Entry",
+    "EpochRecord",
+    "Evaluation",
     "FactoryRequired",
+    "FinetuneConfig",
+    "FinetuneResult",
+    "FormResult",
     "GlobalPrune",
+    "GroupPrune",
     "History",
     "InvalidAmountError",
     "InvalidMaskError",
@@ -123,13 +164,25 @@ __all__ = [
     "Reset",
     "SavedFiles",
     "SavedSession",
+    "SlimResult",
+    "SparseLinear",
     "StateMismatch",
     "TrustRequired",
     "UnknownParameterError",
     "UnsupportedParameterError",
     "WeightUpdate",
+    "benchmark_job",
+    "channel_groups",
+    "check_data",
+    "cost_lab_job",
     "evaluate_accuracy",
+    "evaluate_job",
+    "evaluate_session_job",
+    "finetune_job",
     "format_for_path",
+    "harvest_candidates",
+    "load_data",
+    "load_data_job",
     "load_demo",
     "load_digits",
     "load_recipe",
@@ -148,6 +201,11 @@ __all__ = [
     "save_job",
     "save_recipe",
     "session_from_torch_pruned",
+    "slim_job",
+    "slim_operation",
+    "sparsify_job",
+    "speed_advice",
+    "speed_test_job",
     "stats_job",
     "to_torch_pruned",
 ]
