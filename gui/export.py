@@ -1,52 +1,89 @@
-"""Export widgets and pyqtgraph items to PNG (raster) or SVG (vector) for slides.
+"""Export figures to PNG (raster, 1x to 3x) or SVG (vector) for slides.
 
-:func:`export_widget` picks the format from the file suffix. What it draws:
+:func:`export_widget` picks the format from the file suffix. A figure export
+holds the figure only: no tool bars, buttons or empty background. What it draws:
 
-* a plain ``QWidget``: the widget as on screen (``QWidget.grab`` for PNG,
-  ``QWidget.render`` into a ``QSvgGenerator`` for SVG);
 * a pyqtgraph view (``PlotWidget``, ``GraphicsLayoutWidget``): its plot item or
-  whole layout, drawn from the scene (so hidden overlays and scroll bars of the
-  view are left out);
-* a graphics item, a sequence of graphics items (the rectangle around all of
-  them, e.g. one column of a grid) or a whole scene.
+  whole layout, drawn from the scene (hidden overlays, scroll bars and
+  widgets floating over the view are left out);
+* a graphics item, a sequence of graphics items of one scene (the rectangle
+  around all of them, e.g. one column of a grid) or a whole scene;
+* a plain ``QWidget``: its visible content (the rectangle its visible leaf
+  widgets cover, so an empty area below a short chart is cut off) on white;
+* a sequence of parts from several views or widgets of one window, e.g. three
+  heatmaps, the histogram under them and a title label: each part where it is
+  in the window, on white, and nothing between them.
 
-Scene content is drawn with ``QGraphicsScene.render`` for both formats.
-pyqtgraph's own ``SVGExporter`` is not used: with Qt 6.12 it fails on every
-ViewBox because Qt now writes closing ``Z`` commands into SVG paths
-(pyqtgraph issue #3485); ``ImageExporter`` is skipped too, so that a PNG and
-an SVG of the same target frame exactly the same region.
+Everything is drawn through one ``QPainter``, so a PNG and an SVG of the same
+target frame the same region, and PNG text is drawn at the chosen scale (crisp,
+not an enlarged screen grab). pyqtgraph's own ``SVGExporter`` is not used:
+with Qt 6.12 it fails on every ViewBox because Qt now writes closing ``Z``
+commands into SVG paths (pyqtgraph issue #3485).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, QRectF, QSize, Qt
-from PySide6.QtGui import QBrush, QImage, QPaintDevice, QPainter, QPixmap
+from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import QBrush, QImage, QPaintDevice, QPainter, QRegion
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QWidget
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QScrollBar,
+    QWidget,
+)
 
-Exportable = QWidget | QGraphicsItem | QGraphicsScene | Sequence[QGraphicsItem]
+Part = QWidget | QGraphicsItem
+Exportable = QWidget | QGraphicsItem | QGraphicsScene | Sequence[Part]
 SUFFIXES = (".png", ".svg")
 DEFAULT_DPI = 96
 ITEM_MARGIN = 6.0
-"""Scene pixels added around exported items, so frames at their edges are not cut."""
-FILE_FILTER = "PNG image (*.png);;SVG vector drawing (*.svg)"
-"""A ``QFileDialog`` name filter for the formats :func:`export_widget` writes."""
+"""Pixels added around an exported figure, so frames at its edges are not cut."""
+MAX_GAP = 12.0
+"""Empty bands between the parts of a figure are cut down to this height (pixels)."""
+PNG_SCALES = (1, 2, 3)
+"""PNG pixels per screen pixel offered for export (2x or 3x for slides and print)."""
+DEFAULT_SCALE = 2.0
+FILE_FILTERS: dict[str, float] = {
+    **{f"PNG image {s}x{', for slides' if s == 2 else ''} (*.png)": float(s) for s in PNG_SCALES},
+    "SVG vector drawing (*.svg)": 1.0,
+}
+"""``QFileDialog`` name filters and the PNG scale each one picks."""
+FILE_FILTER = ";;".join(FILE_FILTERS)
+"""All of :data:`FILE_FILTERS` as one ``QFileDialog`` filter string."""
+DEFAULT_FILTER = next(name for name, scale in FILE_FILTERS.items() if scale == DEFAULT_SCALE)
+"""The filter to select first: PNG at :data:`DEFAULT_SCALE`."""
 
 
 class ExportError(RuntimeError):
     """The target could not be written (bad suffix, nothing to draw, I/O failure)."""
 
 
+def filter_scale(name_filter: str) -> float:
+    """The PNG scale a ``QFileDialog`` filter stands for (``"PNG image 3x (*.png)"`` -> 3.0).
+
+    Unknown filters (or none) give :data:`DEFAULT_SCALE`.
+    """
+    if name_filter in FILE_FILTERS:
+        return FILE_FILTERS[name_filter]
+    found = re.search(r"(\d+(?:\.\d+)?)\s*x\b", name_filter)
+    return float(found.group(1)) if found else DEFAULT_SCALE
+
+
 def export_widget(target: Exportable, path: str | Path, scale: float = 1.0) -> Path:
     """Write ``target`` to ``path`` as PNG or SVG, chosen by the suffix.
 
     Args:
-        target: a widget, a graphics item, a sequence of graphics items of one
-            scene, or a scene (see the module docstring for what is drawn).
+        target: a widget, a graphics item or scene, or a sequence of graphics
+            items and widgets (see the module docstring for what is drawn).
         path: destination; its suffix (``.png`` or ``.svg``, any case) picks the format.
         scale: PNG pixels per screen pixel (2.0 for crisp slides); ignored for SVG.
 
@@ -57,7 +94,7 @@ def export_widget(target: Exportable, path: str | Path, scale: float = 1.0) -> P
         ExportError: unknown suffix, nothing to draw, or the file could not be written.
 
     Example:
-        >>> export_widget(plot_widget, "figure.svg")  # doctest: +SKIP
+        >>> export_widget(plot_widget, "figure.png", scale=2.0)  # doctest: +SKIP
     """
     out = Path(path)
     suffix = out.suffix.lower()
@@ -65,48 +102,213 @@ def export_widget(target: Exportable, path: str | Path, scale: float = 1.0) -> P
         raise ExportError(f"cannot export to {out.name!r}: use a .png or .svg file name")
     if scale <= 0:
         raise ExportError(f"scale must be positive, got {scale}")
+    page = _page(target)
     out.parent.mkdir(parents=True, exist_ok=True)
-    region = _scene_region(target)
-    if region is None:
-        assert isinstance(target, QWidget)
-        _write_widget(target, out, scale)
-    else:
-        _write_region(*region, out, scale)
+    _write(page, out, scale)
     if not out.exists() or out.stat().st_size == 0:
         raise ExportError(f"nothing was written to {out}")
     return out
 
 
-def _scene_region(target: Exportable) -> tuple[QGraphicsScene, QRectF, QBrush] | None:
-    """The scene, the rectangle of it and the background to draw; None for a plain widget."""
+# -- what to draw -----------------------------------------------------------------
+@dataclass(frozen=True)
+class _Piece:
+    """One part of the page: ``source`` of a scene, or of a widget, drawn at ``at``."""
+
+    source: QRectF
+    at: QRectF
+    scene: QGraphicsScene | None = None
+    widget: QWidget | None = None
+    keep: tuple[QGraphicsItem, ...] | None = None
+    """The scene's items to draw (with their children); None: everything."""
+
+    def draw(self, painter: QPainter) -> None:
+        if self.scene is not None:
+            with _only(self.scene, self.keep):
+                self.scene.render(painter, self.at, self.source)
+            return
+        assert self.widget is not None
+        source = self.source.toAlignedRect()
+        painter.save()
+        painter.translate(self.at.topLeft())  # the region's corner goes to targetOffset
+        self.widget.render(painter, QPoint(0, 0), QRegion(source), QWidget.RenderFlag.DrawChildren)
+        painter.restore()
+
+
+@dataclass(frozen=True)
+class _Page:
+    """What a file shows: its size in screen pixels, its pieces, its background."""
+
+    size: QSize
+    pieces: list[_Piece]
+    background: QBrush
+    dpi: int
+
+
+def _page(target: Exportable) -> _Page:
     if isinstance(target, pg.GraphicsLayoutWidget):
         target = target.ci
     elif isinstance(target, pg.PlotWidget):
         target = target.getPlotItem()
-    if isinstance(target, QWidget):
-        return None
     if isinstance(target, QGraphicsScene):
-        return target, target.itemsBoundingRect(), _background(target)
-    items = [target] if isinstance(target, QGraphicsItem) else list(target)
-    if not items or any(item.scene() is None for item in items):
+        return _scene_page(target, target.itemsBoundingRect())
+    if isinstance(target, QWidget):
+        return _parts_page([target])
+    parts = [target] if isinstance(target, QGraphicsItem) else list(target)
+    if not parts:
+        raise ExportError("nothing to draw: no parts were given")
+    items = [p for p in parts if isinstance(p, QGraphicsItem)]
+    if any(item.scene() is None for item in items):
         raise ExportError("nothing to draw: the items are not in a scene")
-    scene = items[0].scene()
-    rect = QRectF(items[0].sceneBoundingRect())
-    for item in items[1:]:
-        rect = rect.united(item.sceneBoundingRect())
-    rect = rect.adjusted(-ITEM_MARGIN, -ITEM_MARGIN, ITEM_MARGIN, ITEM_MARGIN)
-    return scene, rect, _background(scene)
+    scenes = {id(item.scene()) for item in items}
+    if len(items) == len(parts) and len(scenes) == 1:
+        rect = QRectF(items[0].sceneBoundingRect())
+        for item in items[1:]:
+            rect = rect.united(item.sceneBoundingRect())
+        margin = ITEM_MARGIN
+        source = rect.adjusted(-margin, -margin, margin, margin)
+        return _scene_page(items[0].scene(), source, tuple(items))
+    return _parts_page(parts)
+
+
+def _scene_page(
+    scene: QGraphicsScene, source: QRectF, keep: tuple[QGraphicsItem, ...] | None = None
+) -> _Page:
+    size = _checked_size(source.width(), source.height())
+    at = QRectF(0, 0, source.width(), source.height())
+    view = _view_of(scene)
+    dpi = view.logicalDpiX() if view is not None else DEFAULT_DPI
+    piece = _Piece(source, at, scene=scene, keep=keep)
+    return _Page(size, [piece], _background(scene), dpi)
+
+
+def _parts_page(parts: Sequence[Part]) -> _Page:
+    """Parts of one window, each where it is in the window, on white."""
+    placed: list[tuple[Part, QRectF, QRectF]] = []  # part, its source, its place in the window
+    windows: set[int] = set()
+    for part in parts:
+        widget = _widget_of(part)
+        windows.add(id(widget.window()))
+        if isinstance(part, QGraphicsItem):
+            source = QRectF(part.sceneBoundingRect())
+            assert isinstance(widget, QGraphicsView)
+            in_view = widget.mapFromScene(source).boundingRect()
+            corner = widget.viewport().mapTo(widget.window(), in_view.topLeft())
+            placed.append((part, source, QRectF(QRect(corner, in_view.size()))))
+        else:
+            source_rect = content_rect(part)
+            corner = part.mapTo(part.window(), source_rect.topLeft())
+            placed.append((part, QRectF(source_rect), QRectF(QRect(corner, source_rect.size()))))
+    if len(windows) > 1:
+        raise ExportError("the parts of one figure must come from one window")
+    shifts = _closing_shifts([at for _, _, at in placed])
+    placed = [(p, s, at.translated(0, -dy)) for (p, s, at), dy in zip(placed, shifts, strict=True)]
+    page = QRectF(placed[0][2])
+    for _, _, at in placed[1:]:
+        page = page.united(at)
+    page = page.adjusted(-ITEM_MARGIN, -ITEM_MARGIN, ITEM_MARGIN, ITEM_MARGIN)
+    pieces = []
+    for part, source, at in placed:
+        shifted = at.translated(-page.topLeft())
+        if isinstance(part, QGraphicsItem):
+            pieces.append(_Piece(source, shifted, scene=part.scene(), keep=(part,)))
+        else:
+            pieces.append(_Piece(source, shifted, widget=part))
+    size = _checked_size(page.width(), page.height())
+    dpi = _widget_of(parts[0]).logicalDpiX()
+    return _Page(size, pieces, QBrush(Qt.GlobalColor.white), dpi)
+
+
+@contextmanager
+def _only(scene: QGraphicsScene, keep: tuple[QGraphicsItem, ...] | None) -> Iterator[None]:
+    """Make the scene's items that are not (in) ``keep`` transparent for a while.
+
+    ``QGraphicsScene.render`` draws every item that touches the source
+    rectangle with all its children, and an SVG does not clip them: a
+    neighbour's label would show. Opacity 0 keeps an item from being drawn
+    without moving anything in its layout.
+    """
+    if keep is None:
+        yield
+        return
+    others = [
+        (item, item.opacity())
+        for item in scene.items()  # not only in source: an ancestor draws its whole subtree
+        if item.opacity() > 0
+        and not any(k is item or k.isAncestorOf(item) or item.isAncestorOf(k) for k in keep)
+    ]
+    for item, _ in others:
+        item.setOpacity(0.0)
+    try:
+        yield
+    finally:
+        for item, opacity in others:
+            item.setOpacity(opacity)
+
+
+def _closing_shifts(rects: list[QRectF]) -> list[float]:
+    """How far up to move each rectangle so that no empty band between them is
+    taller than :data:`MAX_GAP` (where tool bars and hints were left out)."""
+    spans = sorted((r.top(), r.bottom()) for r in rects)
+    cuts: list[tuple[float, float]] = []  # (y where an empty band ends, its excess height)
+    bottom = spans[0][1]
+    for top, end in spans[1:]:
+        if top - bottom > MAX_GAP:
+            cuts.append((top, top - bottom - MAX_GAP))
+        bottom = max(bottom, end)
+    return [sum(excess for y, excess in cuts if r.top() >= y) for r in rects]
+
+
+def content_rect(widget: QWidget) -> QRect:
+    """The part of ``widget`` (its own coordinates) that its visible leaf widgets cover.
+
+    A leaf is a visible child without visible children of its own (a label, a
+    plot's viewport; not a scroll bar); each is clipped to its ancestors, so a
+    scroll area counts only what it shows. A widget without visible children
+    is all content.
+    """
+    rect = QRect()
+    for child in widget.findChildren(QWidget):
+        if child.isWindow() or not child.isVisibleTo(widget) or _has_visible_children(child):
+            continue
+        if isinstance(child, QScrollBar):  # chrome, and as tall as its area however empty
+            continue
+        area = QRect(child.mapTo(widget, QPoint(0, 0)), child.size())
+        parent = child.parentWidget()
+        while parent is not None and parent is not widget:
+            area &= QRect(parent.mapTo(widget, QPoint(0, 0)), parent.size())
+            parent = parent.parentWidget()
+        rect |= area & widget.rect()
+    return rect if rect.isValid() and not rect.isEmpty() else widget.rect()
+
+
+def _has_visible_children(widget: QWidget) -> bool:
+    return any(
+        not c.isWindow() and c.isVisibleTo(widget)
+        for c in widget.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly)
+    )
+
+
+def _widget_of(part: Part) -> QWidget:
+    """The widget a part is drawn in: itself, or the first view of its scene."""
+    if isinstance(part, QWidget):
+        return part
+    scene = part.scene()
+    view = _view_of(scene) if scene is not None else None
+    if view is None:
+        raise ExportError("nothing to draw: a graphics item of the figure is not in a view")
+    return view
+
+
+def _view_of(scene: QGraphicsScene) -> QGraphicsView | None:
+    views = scene.views()
+    return views[0] if views else None
 
 
 def _background(scene: QGraphicsScene) -> QBrush:
-    views = scene.views()
-    brush = views[0].backgroundBrush() if views else QBrush()
+    view = _view_of(scene)
+    brush = view.backgroundBrush() if view is not None else QBrush()
     return brush if brush.style() != Qt.BrushStyle.NoBrush else QBrush(Qt.GlobalColor.white)
-
-
-def _screen_dpi(scene: QGraphicsScene) -> int:
-    views = scene.views()
-    return views[0].logicalDpiX() if views else DEFAULT_DPI
 
 
 def _checked_size(width: float, height: float) -> QSize:
@@ -115,46 +317,27 @@ def _checked_size(width: float, height: float) -> QSize:
     return QSize(round(width), round(height))
 
 
-def _write_region(
-    scene: QGraphicsScene, source: QRectF, background: QBrush, out: Path, scale: float
-) -> None:
-    size = _checked_size(source.width(), source.height())
-    target = QRectF(0, 0, source.width(), source.height())
+# -- writing ----------------------------------------------------------------------
+def _write(page: _Page, out: Path, scale: float) -> None:
     if out.suffix.lower() == ".svg":
-        device: QPaintDevice = _svg_generator(out, size, _screen_dpi(scene))
+        device: QPaintDevice = _svg_generator(out, page.size, page.dpi)
     else:
-        device = QImage(size * scale, QImage.Format.Format_ARGB32)
+        device = QImage(
+            round(page.size.width() * scale),
+            round(page.size.height() * scale),
+            QImage.Format.Format_ARGB32,
+        )
         device.setDevicePixelRatio(scale)
     painter = QPainter(device)
     try:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
-        painter.fillRect(target, background)
-        scene.render(painter, target, source)
+        painter.fillRect(QRectF(0, 0, page.size.width(), page.size.height()), page.background)
+        for piece in page.pieces:
+            piece.draw(painter)
     finally:
         painter.end()
     if isinstance(device, QImage) and not device.save(str(out), "PNG"):
-        raise ExportError(f"could not write {out}")
-
-
-def _write_widget(widget: QWidget, out: Path, scale: float) -> None:
-    size = _checked_size(widget.width(), widget.height())
-    if out.suffix.lower() == ".svg":
-        generator = _svg_generator(out, size, widget.logicalDpiX())
-        painter = QPainter(generator)
-        try:
-            widget.render(painter, QPoint(0, 0))
-        finally:
-            painter.end()
-        return
-    if scale == 1.0:
-        pixmap = widget.grab()
-    else:
-        pixmap = QPixmap(size * scale)
-        pixmap.setDevicePixelRatio(scale)
-        pixmap.fill(widget.palette().window().color())
-        widget.render(pixmap)
-    if not pixmap.save(str(out), "PNG"):
         raise ExportError(f"could not write {out}")
 
 

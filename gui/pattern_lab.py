@@ -6,11 +6,15 @@ blocks. Each column shows the effective weights (pruned entries are zero and
 marked with a cross) above the mask, with a caption giving the sparsity that
 was actually reached. Every mask comes from the engine's
 ``PruningMethod.compute_mask``, so the lab teaches exactly what PruneScope
-does to a real layer. The figure is one pyqtgraph scene, so it (or any single
-column) exports to PNG or SVG for slides.
+does to a real layer.
 
-What each column shows is worked out, without Qt, in ``core.viz.pattern_figure``;
-the figure's pyqtgraph pieces are in ``gui.pattern_views``.
+The lab fits any tab: its controls wrap into as many rows as the width needs,
+and the figure (one pyqtgraph scene, :class:`gui.pattern_views.PatternFigure`)
+scales and re-flows its columns into bands. Presentation mode doubles every
+font and keeps every control. The figure (or any single column) exports to
+PNG (1x to 3x) or SVG for slides, without the controls.
+
+What each column shows is worked out, without Qt, in ``core.viz.pattern_figure``.
 """
 
 from __future__ import annotations
@@ -22,15 +26,16 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 import torch
-from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, QRect, QSettings, QSignalBlocker, QSize, QSizeF, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QFont
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QGraphicsItem,
-    QGraphicsWidget,
     QHBoxLayout,
     QLabel,
+    QLayout,
+    QLayoutItem,
     QMenu,
     QPushButton,
     QSpinBox,
@@ -41,7 +46,6 @@ from superqt import QLabeledDoubleSlider
 
 from core.viz.pattern_figure import (
     KEYS,
-    LEVELS,
     MAX_SIZE,
     MIN_SIZE,
     VALUE_TEXT_MAX_SIZE,
@@ -49,26 +53,133 @@ from core.viz.pattern_figure import (
     LabSettings,
     column_title,
     compute_column,
-    method_tooltip,
     random_matrix,
 )
-from gui.colormaps import FRAME_RGB, INK, KEPT_RGB, MUTED, PRUNED_RGB, diverging_colormap, hex_color
-from gui.export import FILE_FILTER, export_widget
-from gui.pattern_views import (
-    CAPTION_PT,
-    FIGURE_TITLE_PT,
-    ROW_HEADER,
-    ROW_MASK,
-    ROW_SPACER,
-    ROW_TITLE,
-    ROW_WEIGHTS,
-    MethodColumn,
-    scaled_font,
-    set_label,
-)
+from gui.colormaps import ALARM_RGB, MUTED, hex_color
+from gui.export import DEFAULT_FILTER, FILE_FILTER, export_widget, filter_scale
+from gui.pattern_views import FigurePlan, PatternFigure
 
 PRESENTATION_SCALE = 2.0
-"""How much larger the text is in presentation mode."""
+"""How much larger the controls' text is in presentation mode."""
+FIGURE_PRESENTATION_SCALE = 1.5
+"""How much larger the figure's text is in presentation mode (less than the
+controls', so that the matrices keep most of the room on a 1366 x 768 projector)."""
+FIGURE_MIN_SIZE = QSize(360, 300)
+"""The figure never gets smaller than this (the tab scrolls instead)."""
+EXPORT_MIN_SIZE = QSizeF(1000, 560)
+"""Exports lay the figure out at least this large (screen pixels): five columns
+side by side with room for the cell values, whatever the tab's size."""
+
+
+class FlowLayout(QLayout):
+    """Lays widgets out left to right, wrapping into a new row when the width runs out.
+
+    Each row's widgets are centred vertically; hidden widgets take no room.
+    The height follows the width (``heightForWidth``), so a parent layout
+    gives the controls as many rows as they need.
+    """
+
+    def __init__(self, parent: QWidget | None = None, spacing: int = 12, row_gap: int = 6) -> None:
+        super().__init__(parent)
+        self._items: list[QLayoutItem] = []
+        self._spacing = spacing
+        self._row_gap = row_gap
+
+    def addItem(self, item: QLayoutItem) -> None:
+        """Append ``item`` (``addWidget`` ends here)."""
+        self._items.append(item)
+
+    def count(self) -> int:
+        """How many items the layout holds."""
+        return len(self._items)
+
+    def itemAt(self, index: int) -> QLayoutItem | None:
+        """The item at ``index``, or None."""
+        return self._items[index] if 0 <= index < len(self._items) else None
+
+    def takeAt(self, index: int) -> QLayoutItem | None:
+        """Remove and return the item at ``index``, or None."""
+        return self._items.pop(index) if 0 <= index < len(self._items) else None
+
+    def expandingDirections(self) -> Qt.Orientation:
+        """Only the height grows (with the number of rows)."""
+        return Qt.Orientation(0)
+
+    def hasHeightForWidth(self) -> bool:
+        """The height depends on the width."""
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        """The height the rows take at ``width``."""
+        return self._arrange(QRect(0, 0, width, 0), move=False)
+
+    def setGeometry(self, rect: QRect) -> None:
+        """Place the items in ``rect``."""
+        super().setGeometry(rect)
+        self._arrange(rect, move=True)
+
+    def sizeHint(self) -> QSize:
+        """One row of everything."""
+        visible = [item.sizeHint() for item in self._items if not item.isEmpty()]
+        width = sum(s.width() for s in visible) + self._spacing * max(0, len(visible) - 1)
+        height = max((s.height() for s in visible), default=0)
+        return QSize(width, height) + self._margins()
+
+    def minimumSize(self) -> QSize:
+        """As wide as the widest item."""
+        size = QSize()
+        for item in self._items:
+            if not item.isEmpty():
+                size = size.expandedTo(item.minimumSize())
+        return size + self._margins()
+
+    def _margins(self) -> QSize:
+        m = self.contentsMargins()
+        return QSize(m.left() + m.right(), m.top() + m.bottom())
+
+    def _arrange(self, rect: QRect, move: bool) -> int:
+        area = rect.marginsRemoved(self.contentsMargins())
+        rows: list[list[QLayoutItem]] = [[]]
+        x = 0
+        for item in (i for i in self._items if not i.isEmpty()):
+            width = item.sizeHint().width()
+            if rows[-1] and x + self._spacing + width > area.width():
+                rows.append([])
+                x = 0
+            x += (self._spacing if rows[-1] else 0) + width
+            rows[-1].append(item)
+        y = area.y()
+        for row in rows:
+            height = max((i.sizeHint().height() for i in row), default=0)
+            x = area.x()
+            for item in row:
+                hint = item.sizeHint()
+                if move:
+                    top = y + (height - hint.height()) // 2
+                    item.setGeometry(
+                        QRect(QPoint(x, top), QSize(min(hint.width(), area.width()), hint.height()))
+                    )
+                x += hint.width() + self._spacing
+            y += height + self._row_gap
+        margins = self.contentsMargins()
+        return y - self._row_gap - rect.y() + margins.bottom()
+
+
+class FigureView(pg.GraphicsView):
+    """The view of the figure: white, and asking for no more than its minimum size.
+
+    A ``QGraphicsView`` asks for the size of its scene, which here is its own
+    last size; the tab would then never let it shrink (the controls' rows
+    follow the width, so the tab sizes the lab from what it asks for).
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, background="w")
+        self.setMinimumSize(FIGURE_MIN_SIZE)
+
+    def sizeHint(self) -> QSize:
+        """The minimum size: the figure fits whatever room it gets."""
+        return self.minimumSize()
 
 
 class PatternLab(QWidget):
@@ -94,25 +205,30 @@ class PatternLab(QWidget):
         self._presentation = False
         self._values_visible = True
         self._base_font = QFont(self.font())
-        self._secondary: list[QWidget] = []
         self._build_controls()
         self._build_figure()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.setSpacing(8)
-        layout.addWidget(self._controls)
+        layout.addWidget(self.controls)
         layout.addWidget(self.figure, stretch=1)
         self._sync_controls()
         self._refresh()
 
     # -- construction ---------------------------------------------------------
     def _build_controls(self) -> None:
-        self._controls = QWidget(self)
-        row = QHBoxLayout(self._controls)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(6)
+        self.controls = QWidget(self)
+        self.controls.setObjectName("labControls")
+        flow = FlowLayout(self.controls)
+        flow.setContentsMargins(0, 0, 0, 0)
+        self._flow = flow
         self._size_spin = self._spin(MIN_SIZE, MAX_SIZE, "Matrix size (N × N)", "sizeSpin")
-        self._seed_spin = self._spin(0, 999_999, "Random seed of the matrix", "seedSpin")
+        self._seed_spin = self._spin(
+            0,
+            999_999,
+            "Random seed of the matrix: the same seed draws the same weights",
+            "seedSpin",
+        )
         self._regenerate = QPushButton("Regenerate", self)
         self._regenerate.setObjectName("regenerateButton")
         self._regenerate.setToolTip("Draw a new random seed")
@@ -121,8 +237,10 @@ class PatternLab(QWidget):
         self._amount_slider.setRange(0.0, 100.0)
         self._amount_slider.setSingleStep(1.0)
         self._amount_slider.setDecimals(0)
-        self._amount_slider.setToolTip("Fraction pruned by the amount-based methods (%)")
-        self._amount_slider.setMinimumWidth(180)
+        self._amount_slider.setToolTip(
+            "Fraction pruned by the amount-based methods (%); N:M keeps N of every M instead"
+        )
+        self._amount_slider.setMinimumWidth(200)
         self._nm_n = self._spin(0, 16, "N: weights kept in each group", "nmNSpin")
         self._nm_m = self._spin(1, 16, "M: size of each group of consecutive inputs", "nmMSpin")
         self._block_rows = self._spin(1, 16, "Block height (rows)", "blockRowsSpin")
@@ -130,35 +248,43 @@ class PatternLab(QWidget):
         self._values_box = QCheckBox("Values", self)
         self._values_box.setObjectName("valuesBox")
         self._values_box.setChecked(True)
-        self._values_box.setToolTip(f"Write weights into cells (N ≤ {VALUE_TEXT_MAX_SIZE})")
+        self._values_box.setToolTip(
+            f"Write weights into cells (N ≤ {VALUE_TEXT_MAX_SIZE}, when the cells are large enough)"
+        )
         self._presentation_button = QPushButton("Presentation", self)
         self._presentation_button.setObjectName("presentationButton")
         self._presentation_button.setCheckable(True)
-        self._presentation_button.setToolTip("Large fonts, fewer controls: for projectors")
+        self._presentation_button.setToolTip(
+            "Double-size text for projectors, every control kept (F11 in the window: full screen)"
+        )
         self._export_button = self._build_export_button()
-        size_label, seed_label = self._label("Size"), self._label("Seed")
-        amount_label = self._label("Amount %")
-        nm_label, colon = self._label("N:M"), self._label(":")
-        block_label, times = self._label("Block"), self._label("×")
-        widgets: list[QWidget] = [
-            size_label, self._size_spin, seed_label, self._seed_spin, self._regenerate,
-            amount_label, self._amount_slider, nm_label, self._nm_n, colon, self._nm_m,
-            block_label, self._block_rows, times, self._block_cols, self._values_box,
-        ]  # fmt: skip
-        gaps_after = {self._regenerate, self._amount_slider, self._nm_m, self._block_cols}
+        self._message = QLabel("", self)
+        self._message.setObjectName("labMessage")
+        self._message.setWordWrap(True)
+        groups: list[list[QWidget]] = [
+            [self._label("Size"), self._size_spin],
+            [self._label("Seed"), self._seed_spin, self._regenerate],
+            [self._label("Amount %"), self._amount_slider],
+            [self._label("N:M"), self._nm_n, self._label(":"), self._nm_m],
+            [self._label("Block"), self._block_rows, self._label("×"), self._block_cols],
+            [self._values_box],
+            [self._presentation_button, self._export_button],
+        ]
+        for group in groups:
+            flow.addWidget(self._group(group))
+        flow.addWidget(self._message)
+        self._message.hide()
+        self._connect_controls()
+
+    def _group(self, widgets: list[QWidget]) -> QWidget:
+        """Widgets that stay together on one row of the controls."""
+        box = QWidget(self.controls)
+        row = QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(4)
         for widget in widgets:
             row.addWidget(widget, stretch=1 if widget is self._amount_slider else 0)
-            if widget in gaps_after:
-                row.addSpacing(14)
-        row.addStretch(0)
-        row.addWidget(self._presentation_button)
-        row.addWidget(self._export_button)
-        self._secondary = [
-            seed_label, self._seed_spin, self._regenerate, nm_label, self._nm_n, colon,
-            self._nm_m, block_label, self._block_rows, times, self._block_cols,
-            self._values_box, self._export_button,
-        ]  # fmt: skip
-        self._connect_controls()
+        return box
 
     def _spin(self, low: int, high: int, tip: str, name: str) -> QSpinBox:
         spin = QSpinBox(self)
@@ -178,7 +304,9 @@ class PatternLab(QWidget):
     def _build_export_button(self) -> QPushButton:
         button = QPushButton("Export", self)
         button.setObjectName("exportButton")
-        button.setToolTip("Save the figure or one column as PNG or SVG")
+        button.setToolTip(
+            "Save the figure or one column, without the controls, as PNG (1x–3x) or SVG"
+        )
         menu = QMenu(button)
         whole = QAction("Whole figure…", menu)
         whole.triggered.connect(lambda: self._ask_export(None))
@@ -204,75 +332,10 @@ class PatternLab(QWidget):
         self._presentation_button.toggled.connect(self.set_presentation)
 
     def _build_figure(self) -> None:
-        self.figure = pg.GraphicsLayoutWidget(self)
-        self.figure.setBackground("w")
-        self.figure.setMinimumSize(900, 480)
-        grid = self.figure.ci
-        grid.setContentsMargins(10, 10, 10, 10)
-        grid.setSpacing(12)
-        self._figure_title = pg.LabelItem("", justify="center")
-        last = len(KEYS) + 1
-        grid.addItem(self._figure_title, row=ROW_TITLE, col=0, colspan=last + 1)
-        self._row_labels = {row: pg.LabelItem("", angle=-90) for row in (ROW_WEIGHTS, ROW_MASK)}
-        for row, label in self._row_labels.items():
-            grid.addItem(label, row=row, col=0)
-        self._columns = {key: MethodColumn(key, grid, i + 1) for i, key in enumerate(KEYS)}
-        self._build_legend(grid, last)
-        for col in range(last + 1):
-            grid.layout.setColumnStretchFactor(col, 1 if 0 < col < last else 0)
-        spacer = QGraphicsWidget()
-        grid.addItem(spacer, row=ROW_SPACER, col=0)
-        # _fit_plots fixes the plots' height; the spacer row takes what is left.
-        for row in range(ROW_SPACER + 1):
-            grid.layout.setRowStretchFactor(row, 1 if row == ROW_SPACER else 0)
-        self._fit_timer = QTimer(self)
-        self._fit_timer.setSingleShot(True)
-        self._fit_timer.timeout.connect(self._fit_plots)
-        self.figure.installEventFilter(self)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        """Re-fit the plots when the figure is resized."""
-        if watched is self.figure and event.type() == QEvent.Type.Resize:
-            self._fit_timer.start(0)
-        return super().eventFilter(watched, event)
-
-    def _fit_plots(self) -> None:
-        """Make every matrix plot the same square: as wide as a column allows, and
-        small enough that weights and masks both fit the figure's height."""
-        grid = self.figure.ci
-        labels = (self._figure_title, *(c.title for c in self._columns.values()))
-        fixed = sum(item.minimumHeight() for item in labels[:2])
-        fixed += max(c.caption.minimumHeight() for c in self._columns.values())
-        _, top, _, bottom = grid.layout.getContentsMargins()
-        fixed += top + bottom + 5 * grid.layout.verticalSpacing()
-        width = min(c.weights.plot.geometry().width() for c in self._columns.values())
-        side = max(40.0, min(width, (self.figure.height() - fixed) / 2))
-        for column in self._columns.values():
-            for plot in (column.weights.plot, column.mask.plot):
-                plot.setMinimumHeight(side)
-                plot.setMaximumHeight(side)
-        for item in (self._colorbar, self._mask_key, *self._row_labels.values()):
-            item.setMaximumHeight(side)
-
-    def _build_legend(self, grid: pg.GraphicsLayout, col: int) -> None:
-        self._legend_header = pg.LabelItem("", justify="left")
-        grid.addItem(self._legend_header, row=ROW_HEADER, col=col)
-        self._colorbar = pg.ColorBarItem(
-            values=LEVELS,
-            colorMap=diverging_colormap(),
-            interactive=False,
-            width=14,
-            pen=pg.mkPen(FRAME_RGB),
-        )
-        axis = self._colorbar.getAxis("right")
-        axis.setTextPen(pg.mkPen(INK))
-        axis.setPen(pg.mkPen(FRAME_RGB))
-        axis.setTicks([[(v, f"{v:g}") for v in (-2, -1, 0, 1, 2)]])
-        self._colorbar.setMinimumHeight(40)
-        self._colorbar.setPreferredHeight(40)
-        grid.addItem(self._colorbar, row=ROW_WEIGHTS, col=col)
-        self._mask_key = pg.LabelItem("", justify="left")
-        grid.addItem(self._mask_key, row=ROW_MASK, col=col)
+        self.figure = FigureView(self)
+        self.figure.setObjectName("labFigure")
+        self._figure = PatternFigure()
+        self.figure.setCentralItem(self._figure)
 
     # -- public API -----------------------------------------------------------
     @property
@@ -327,14 +390,14 @@ class PatternLab(QWidget):
 
     def image_data(self, key: str) -> tuple[np.ndarray, np.ndarray | None]:
         """The arrays shown in column ``key``: (weights image, mask image or None)."""
-        column = self._columns[key]
+        column = self._figure.columns[key]
         weights = column.weights.displayed()
         assert weights is not None
         return weights, column.mask.displayed()
 
     def caption(self, key: str) -> str:
         """The plain sparsity caption of column ``key`` (e.g. ``25.0% pruned: 16 of 64``)."""
-        return self._columns[key].caption_text
+        return self._figure.columns[key].caption_text
 
     def note(self, key: str) -> str:
         """The second caption line of column ``key`` (what was zeroed, or why not)."""
@@ -342,11 +405,15 @@ class PatternLab(QWidget):
 
     def is_column_enabled(self, key: str) -> bool:
         """Whether column ``key``'s method applies to the current matrix."""
-        return self._columns[key].enabled
+        return self._figure.columns[key].enabled
 
     def column_tooltip(self, key: str) -> str:
         """The tooltip of column ``key``'s header (the method's summary)."""
-        return self._columns[key].title.toolTip()
+        return self._figure.columns[key].title.toolTip()
+
+    def values_shown(self, key: str) -> bool:
+        """Whether column ``key`` writes weight values into its cells now."""
+        return self._figure.columns[key].weights.values_shown()
 
     def set_values_visible(self, on: bool) -> None:
         """Write weight values into the cells (only for N ≤ 10)."""
@@ -356,26 +423,24 @@ class PatternLab(QWidget):
         self._refresh()
 
     def set_presentation(self, on: bool) -> None:
-        """Large fonts and only the essential controls (for projectors), or back."""
+        """Large text for projectors, or back to normal.
+
+        Every control stays; the controls' text is :data:`PRESENTATION_SCALE`
+        times normal, the figure's :data:`FIGURE_PRESENTATION_SCALE` times.
+        """
         if bool(on) == self._presentation:
             return
         self._presentation = bool(on)
         with QSignalBlocker(self._presentation_button):
             self._presentation_button.setChecked(self._presentation)
-        scale = self.font_scale()
         font = QFont(self._base_font)
-        font.setPointSizeF(self._base_font.pointSizeF() * scale)
+        font.setPointSizeF(self._base_font.pointSizeF() * self.font_scale())
         self.setFont(font)
-        for child in self._controls.findChildren(QWidget):
+        for child in self.controls.findChildren(QWidget):
             child.setFont(font)
         self._amount_slider.setDecimals(0)  # makes the slider's label re-measure its text
-        for widget in self._secondary:
-            widget.setVisible(not self._presentation)
-        self._colorbar.getAxis("right").setStyle(tickFont=scaled_font(scale))
-        for column in self._columns.values():
-            column.set_font_scale(scale)
+        self._flow.invalidate()
         self._refresh()
-        self._fit_timer.start(0)
         self.presentation_changed.emit(self._presentation)
 
     def is_presentation(self) -> bool:
@@ -383,28 +448,31 @@ class PatternLab(QWidget):
         return self._presentation
 
     def font_scale(self) -> float:
-        """How much larger than normal the text is (2.0 in presentation mode)."""
+        """How much larger than normal the controls' text is (2.0 in presentation mode)."""
         return PRESENTATION_SCALE if self._presentation else 1.0
+
+    def figure_plan(self) -> FigurePlan | None:
+        """How the figure is laid out now: columns per band, matrix side (pixels)."""
+        return self._figure.plan
 
     def column_items(self, key: str) -> list[QGraphicsItem]:
         """The graphics items of column ``key``, top to bottom (for exporting one column)."""
-        return self._columns[key].items()
+        return self._figure.columns[key].items()
+
+    def figure_items(self) -> list[QGraphicsItem]:
+        """Every graphics item of the figure (without the controls or empty space)."""
+        return self._figure.items()
 
     def export(self, path: str | Path, column: str | None = None, scale: float = 1.0) -> Path:
         """Save the figure (or one column) to ``path``; ``.png`` or ``.svg`` picks the format.
 
-        The controls are not part of the picture; ``scale`` multiplies PNG pixels.
+        Only the figure is drawn, not the controls, laid out at least
+        :data:`EXPORT_MIN_SIZE` large (a figure shown larger is exported as
+        shown); ``scale`` multiplies PNG pixels (1x, 2x, 3x).
         """
-        items = self.figure_items() if column is None else self.column_items(column)
-        return export_widget(items, path, scale=scale)
-
-    def figure_items(self) -> list[QGraphicsItem]:
-        """Every graphics item of the figure (without the empty space below it)."""
-        items: list[QGraphicsItem] = [self._figure_title, *self._row_labels.values()]
-        for column in self._columns.values():
-            items.extend(column.items())
-        items.extend((self._legend_header, self._colorbar, self._mask_key))
-        return items
+        with self._figure.laid_out_at_least(EXPORT_MIN_SIZE):
+            items = self.figure_items() if column is None else self.column_items(column)
+            return export_widget(items, path, scale=scale)
 
     # -- internals ------------------------------------------------------------
     def _update(self, settings: LabSettings) -> None:
@@ -434,42 +502,30 @@ class PatternLab(QWidget):
         self._values_box.setEnabled(s.size <= VALUE_TEXT_MAX_SIZE)
 
     def _refresh(self) -> None:
-        scale = self.font_scale()
+        self._results = {key: compute_column(key, self._matrix, self._settings) for key in KEYS}
         values = self._values_visible and self._settings.size <= VALUE_TEXT_MAX_SIZE
-        for key, column in self._columns.items():
-            result = compute_column(key, self._matrix, self._settings)
-            self._results[key] = result
-            column.set_title(*column_title(key, self._settings), scale)
-            column.set_tooltip(method_tooltip(key, self._settings))
-            column.show(self._matrix, result, values, scale)
-        self._refresh_labels(scale)
-
-    def _refresh_labels(self, scale: float) -> None:
-        s = self._settings
-        set_label(
-            self._figure_title,
-            f"Pruning a {s.size}×{s.size} random matrix (seed {s.seed}) by "
-            f"{100 * s.amount:.0f}%: same weights, five patterns",
-            size=f"{FIGURE_TITLE_PT * scale}pt",
-            color=INK,
-            bold=True,
-        )
-        small = f"{CAPTION_PT * scale}pt"
-        set_label(self._legend_header, "weight", size=small, color=MUTED)
-        for row, text in ((ROW_WEIGHTS, "pruned weights"), (ROW_MASK, "mask")):
-            set_label(self._row_labels[row], text, size=small, color=MUTED)
-        swatch = f"font-size:{1.5 * CAPTION_PT * scale:.1f}pt"
-        set_label(
-            self._mask_key,
-            f"<span style='color:{hex_color(KEPT_RGB)}; {swatch}'>■</span> kept<br>"
-            f"<span style='color:{hex_color(PRUNED_RGB)}; {swatch}'>■</span> pruned<br><br>"
-            f"<span style='color:{MUTED}'>× = zeroed</span>",
-            size=small,
-            color=INK,
-        )
+        scale = FIGURE_PRESENTATION_SCALE if self._presentation else 1.0
+        self._figure.show(self._matrix, self._results, self._settings, values, scale)
 
     def _ask_export(self, column: str | None) -> None:
+        settings = QSettings()
+        start = Path(str(settings.value("last_dir", str(Path.home()))))
         name = "pattern_lab" if column is None else f"pattern_lab_{column}"
-        path, _ = QFileDialog.getSaveFileName(self, "Export figure", f"{name}.png", FILE_FILTER)
-        if path:
-            self.export(path, column=column, scale=2.0)
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export figure", str(start / f"{name}.png"), FILE_FILTER, DEFAULT_FILTER
+        )
+        if not path:
+            return
+        try:
+            written = self.export(path, column=column, scale=filter_scale(chosen))
+        except (OSError, RuntimeError) as exc:
+            self._show_message(f"Could not export {Path(path).name}: {exc}", error=True)
+            return
+        settings.setValue("last_dir", str(written.resolve().parent))
+        self._show_message(f"Saved {written.name}", error=False)
+
+    def _show_message(self, text: str, error: bool) -> None:
+        color = hex_color(ALARM_RGB) if error else MUTED
+        self._message.setStyleSheet(f"color: {color};")
+        self._message.setText(text)
+        self._message.setVisible(bool(text))

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+from xml.etree import ElementTree
 
 import numpy as np
 import pyqtgraph as pg
 import pytest
 import torch
+from PySide6.QtCore import QPoint
+from PySide6.QtGui import QColor, QImage
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 import gui.histogram as histogram_module
 from core.analysis.stats import ModelStats, stats_job
@@ -23,9 +27,17 @@ from gui.colormaps import (
     mask_lut,
     sparsity_color,
 )
-from gui.export import ExportError, export_widget
+from gui.export import (
+    DEFAULT_FILTER,
+    FILE_FILTER,
+    ExportError,
+    content_rect,
+    export_widget,
+    filter_scale,
+)
 from gui.histogram import MagnitudeHistogram, magnitude_counts
 from gui.stats_panel import StatsPanel, format_ratio, format_si, short_name
+from tests.gui.window_helpers import CONV, select
 
 # -- colour maps ----------------------------------------------------------------
 
@@ -233,3 +245,98 @@ def test_export_widget_handles_plot_widgets_items_and_bad_suffixes(hist, tmp_pat
     assert "<svg" in svg.read_text()
     with pytest.raises(ExportError):
         export_widget(hist, tmp_path / "h.gif")
+
+
+def test_filter_scale_reads_the_chosen_png_scale():
+    scales = {filter_scale(name) for name in FILE_FILTER.split(";;")}
+    assert scales == {1.0, 2.0, 3.0}
+    assert filter_scale(DEFAULT_FILTER) == 2.0
+    assert filter_scale("PNG image 3x (*.png)") == 3.0
+    assert filter_scale("") == 2.0
+
+
+def test_parts_of_several_views_are_drawn_where_they_are_without_what_lies_between(qtbot, tmp_path):
+    window = QWidget()
+    layout = QVBoxLayout(window)
+    title = QLabel("A title for the slide", window)
+    button = QPushButton("A button between", window)
+    first, second = MagnitudeHistogram(window), MagnitudeHistogram(window)
+    for widget in (title, button, first, second):
+        layout.addWidget(widget)
+    layout.addSpacing(150)  # an empty band, closed up in the export
+    layout.addWidget(QLabel("below the gap", window))
+    qtbot.addWidget(window)
+    window.resize(500, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    first.show(torch.randn(30, 30), None)
+    second.show(torch.randn(30, 30), None)
+    parts = [title, first.getPlotItem(), second.getPlotItem(), window.findChildren(QLabel)[-1]]
+    svg = export_widget(parts, tmp_path / "parts.svg")
+    texts = [t for t in svg_texts(svg) if t]
+    assert "A title for the slide" in texts and "below the gap" in texts
+    assert "A button between" not in texts and "log y" not in texts
+    assert texts.count("count") == 2  # both histograms
+    png = QImage(str(export_widget(parts, tmp_path / "parts.png")))
+    below = window.findChildren(QLabel)[-1]
+    span = below.geometry().bottom() - title.geometry().top()
+    assert png.height() < span - 100  # the button's row and the empty band are closed
+    assert png.height() > first.height() + second.height()
+
+
+def test_a_plain_widget_exports_its_content_on_white(qtbot, tmp_path):
+    widget = QWidget()
+    layout = QVBoxLayout(widget)
+    layout.addWidget(QLabel("only line", widget))
+    layout.addStretch(1)
+    qtbot.addWidget(widget)
+    widget.resize(400, 600)
+    widget.show()
+    qtbot.waitExposed(widget)
+    assert content_rect(widget).height() < 100
+    image = QImage(str(export_widget(widget, tmp_path / "w.png", scale=2.0)))
+    assert image.height() < 2 * 100
+    assert QColor(image.pixel(image.width() - 2, image.height() - 2)) == QColor("white")
+
+
+def svg_texts(path) -> list[str]:
+    """The text drawn in an SVG file (not its title or description)."""
+    root = ElementTree.parse(path).getroot()
+    return ["".join(e.itertext()).strip() for e in root.iter("{http://www.w3.org/2000/svg}text")]
+
+
+def test_layer_export_is_the_heatmaps_and_the_histogram_without_controls(qtbot, window, tmp_path):
+    select(qtbot, window, CONV)
+    window.tabs.setCurrentIndex(0)
+    assert window.export_to(str(tmp_path / "layer.svg"))
+    texts = svg_texts(tmp_path / "layer.svg")
+    assert {"Original weights", "Mask", "Effective weights"} <= set(texts)
+    assert "count" in texts  # the histogram's axis
+    assert any(CONV in t for t in texts)  # the layer's title
+    for chrome in ("Layout:", "Matrix", "Kernel grid", "log y"):
+        assert chrome not in texts, chrome
+    assert not any("drag to paint" in t for t in texts)
+
+    assert window.export_to(str(tmp_path / "layer.png"), scale=2.0)
+    image = QImage(str(tmp_path / "layer.png"))
+    views_top = window.layer_views.original_view.mapTo(window, QPoint(0, 0)).y()
+    hist_bottom = window.histogram.mapTo(window, QPoint(0, window.histogram.height())).y()
+    hint_rows = 60  # the layout buttons and the hover labels left out
+    assert image.height() >= 2 * (hist_bottom - views_top - hint_rows)
+
+
+def test_statistics_export_is_the_figures_without_the_empty_area(qtbot, window, tmp_path):
+    window.resize(1366, 768)
+    window.tabs.setCurrentWidget(window.stats_panel)
+    panel = window.stats_panel
+    qtbot.waitUntil(lambda: panel.bar_values() != [] and panel.height() > 600)
+    chart_bottom = panel.chart.mapTo(panel, QPoint(0, panel.chart.height())).y()
+    assert chart_bottom < panel.height() - 100  # a short chart in a tall tab
+    assert window.export_to(str(tmp_path / "stats.svg"))
+    texts = svg_texts(tmp_path / "stats.svg")
+    assert "Parameters" in texts and "sparsity (% of the layer's weights pruned)" in texts
+    assert window.export_to(str(tmp_path / "stats.png"))
+    image = QImage(str(tmp_path / "stats.png"))
+    assert image.height() <= chart_bottom + 20
+    corner = QColor(image.pixel(image.width() - 3, image.height() - 3))
+    assert corner == QColor("white")  # no grey window background
