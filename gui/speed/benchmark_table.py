@@ -13,16 +13,15 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from gui.speed.forms import FORM_COLORS, FORM_TIPS, form_label, form_rank
+from gui.speed.row_table import ModelIndex, RowTableModel
 from gui.stats_panel import format_count, format_si
 
 if TYPE_CHECKING:
     from core.speed.benchmark import FormResult
-
-ModelIndex = QModelIndex | QPersistentModelIndex
 
 (FORM, BATCH, MEDIAN, IQR, THROUGHPUT, SPEEDUP, DIFF, FLOPS, PARAMS, NONZERO, NOTE) = range(11)
 HEADERS: tuple[str, ...] = (
@@ -106,18 +105,11 @@ def sort_key(row: FormResult) -> tuple[int, int]:
     return row.batch_size, form_rank(row.form)
 
 
-class BenchmarkTableModel(QAbstractTableModel):
+class BenchmarkTableModel(RowTableModel["FormResult"]):
     """Benchmark rows for a ``QTableView`` (see module docstring)."""
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[FormResult] = []
-
-    # -- contents -----------------------------------------------------------------
-    @property
-    def rows(self) -> tuple[FormResult, ...]:
-        """The rows shown, in table order."""
-        return tuple(self._rows)
+    headers = HEADERS
+    header_tips = HEADER_TIPS
 
     def add_result(self, result: FormResult) -> None:
         """Show ``result`` (replacing an earlier row of the same form and batch)."""
@@ -133,36 +125,7 @@ class BenchmarkTableModel(QAbstractTableModel):
 
     def set_results(self, results: tuple[FormResult, ...] | list[FormResult]) -> None:
         """Show exactly ``results`` (sorted)."""
-        self.beginResetModel()
-        self._rows = sorted(results, key=sort_key)
-        self.endResetModel()
-
-    def clear(self) -> None:
-        """Remove every row."""
-        self.set_results([])
-
-    def cell_text(self, row: int, column: int) -> str:
-        """What the table shows at ``(row, column)``."""
-        value = self.data(self.index(row, column))
-        return "" if value is None else str(value)
-
-    # -- Qt model API ---------------------------------------------------------------
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(HEADERS):
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return HEADER_TIPS[section]
-        return None
+        self.set_rows(sorted(results, key=sort_key))
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self._rows):

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from gui.speed.benchmark_table import format_ms
+from gui.speed.row_table import ModelIndex, RowTableModel
 from gui.stats_panel import format_count, format_si
 
 if TYPE_CHECKING:
     from core.speed.cost_lab import CostRow
-
-ModelIndex = QModelIndex | QPersistentModelIndex
 
 SIZE, RATIO, KIND, NONZEROS, FLOPS, DENSE, MASKED, SPARSE, SMALL = range(9)
 HEADERS: tuple[str, ...] = (
@@ -50,55 +49,17 @@ FASTER_TEXT = QColor(24, 110, 52)
 MUTED_TEXT = QColor(150, 150, 150)
 
 
-class CostTableModel(QAbstractTableModel):
+class CostTableModel(RowTableModel["CostRow"]):
     """Cost lab rows for a ``QTableView`` (see module docstring)."""
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[CostRow] = []
-
-    @property
-    def rows(self) -> tuple[CostRow, ...]:
-        """The rows shown, in arrival order."""
-        return tuple(self._rows)
+    headers = HEADERS
+    header_tips = HEADER_TIPS
 
     def add_row(self, row: CostRow) -> None:
         """Append one measured row."""
         self.beginInsertRows(QModelIndex(), len(self._rows), len(self._rows))
         self._rows.append(row)
         self.endInsertRows()
-
-    def set_rows(self, rows: tuple[CostRow, ...] | list[CostRow]) -> None:
-        """Show exactly ``rows``."""
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
-
-    def clear(self) -> None:
-        """Remove every row."""
-        self.set_rows([])
-
-    def cell_text(self, row: int, column: int) -> str:
-        """What the table shows at ``(row, column)``."""
-        value = self.data(self.index(row, column))
-        return "" if value is None else str(value)
-
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(HEADERS):
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return HEADER_TIPS[section]
-        return None
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self._rows):
