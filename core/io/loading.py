@@ -57,7 +57,7 @@ from core.common.errors import PruningError, first_line
 from core.common.jobs import NEVER_CANCELLED, CancelToken, Job, Progress, run_job, scaled
 from core.demos import load_demo
 from core.io.pickle_scan import Unsafe, load_weights_only
-from core.io.references import ModelReference, parse_model_spec
+from core.io.references import ModelReference, import_callable, on_sys_path, parse_model_spec
 from core.io.torch_interop import adopt_masks, covering_options, strip_torch_pruning
 from core.pruning.operations import operation_from_dict
 from core.pruning.session import PruningSession
@@ -336,17 +336,8 @@ def build_factory(ref: ModelReference, search: Sequence[Path] = ()) -> nn.Module
     Raises:
         PruningError: the module, the callable or the model cannot be had.
     """
-    module_name, _, attribute = ref.target.partition(":")
-    with _on_sys_path(search):
-        module = _import(module_name, search)
-        factory: Any = module
-        for part in attribute.split("."):
-            try:
-                factory = getattr(factory, part)
-            except AttributeError:
-                raise PruningError(f"{ref.target}: {module_name} has no {attribute}") from None
-        if not callable(factory):
-            raise PruningError(f"{ref.target}: not a class or function")
+    factory = import_callable(ref.target, search)
+    with on_sys_path(search):  # what the factory imports when called
         try:
             model = factory(**ref.kwargs)
         except Exception as exc:  # the user's code raises anything
@@ -356,38 +347,6 @@ def build_factory(ref: ModelReference, search: Sequence[Path] = ()) -> nn.Module
     if not isinstance(model, nn.Module):
         raise PruningError(f"{ref.target} returned a {type(model).__name__}, not a torch.nn.Module")
     return model
-
-
-def _import(module_name: str, search: Sequence[Path]) -> Any:
-    """Import a factory's module; ``search`` is already on ``sys.path``."""
-    importlib.invalidate_caches()
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not (module_name + ".").startswith(exc.name + "."):
-            raise PruningError(
-                f"importing {module_name} failed: it needs {exc.name}, which is not installed"
-            ) from exc
-        where = " or beside the weights file" if search else ""
-        raise PruningError(
-            f"no module named {module_name} on the import path{where}: install its package, "
-            "put it beside the weights file, or add its folder to PYTHONPATH"
-        ) from exc
-    except Exception as exc:  # the user's module raises anything
-        raise PruningError(f"importing {module_name} failed ({type(exc).__name__}: {exc})") from exc
-
-
-@contextlib.contextmanager
-def _on_sys_path(folders: Sequence[Path]) -> Iterator[None]:
-    """Put folders at the end of ``sys.path`` for the duration, then take them off again."""
-    added = [str(f) for f in folders if str(f) not in sys.path]
-    sys.path.extend(added)
-    try:
-        yield
-    finally:
-        for folder in added:
-            with contextlib.suppress(ValueError):
-                sys.path.remove(folder)
 
 
 # --------------------------------------------------------------------- files
@@ -495,7 +454,7 @@ def _open_pickle(path: Path, token: CancelToken) -> Job[OpenedModel]:
     """Unpickle a trusted whole-model file, its folder on the import path meanwhile."""
     yield Progress(0.3, f"Unpickling {path.name}")
     try:
-        with _on_sys_path([path.parent]):
+        with on_sys_path([path.parent]):
             obj = torch.load(
                 path, map_location="cpu", weights_only=False, mmap=zipfile.is_zipfile(path)
             )

@@ -9,12 +9,15 @@ opened (see :mod:`core.io.loading`).
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from core.common.errors import PruningError
 from core.demos import DEMO_NAMES
@@ -204,3 +207,57 @@ def _normalised_args(args: Any) -> tuple[tuple[str, Any], ...]:
 def _unknown_demo(name: str) -> str:
     valid = ", ".join(DEMO_PREFIX + n for n in DEMO_NAMES)
     return f"unknown demo {name!r}; the demos are {valid}"
+
+
+def import_callable(spec: str, search: Sequence[Path] = ()) -> Callable[..., Any]:
+    """The callable ``package.module:name`` names (``name`` may be dotted).
+
+    The module is imported from the import path, or else from the folders in
+    ``search`` (each on ``sys.path`` only while importing; a callable that
+    imports more when called should be called inside :func:`on_sys_path`).
+
+    Raises:
+        PruningError: the module or the attribute cannot be had, or is not callable.
+    """
+    module_name, _, attribute = spec.partition(":")
+    with on_sys_path(search):
+        importlib.invalidate_caches()
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not (module_name + ".").startswith(exc.name + "."):
+                raise PruningError(
+                    f"importing {module_name} failed: it needs {exc.name}, which is not installed"
+                ) from exc
+            where = " or beside the weights file" if search else ""
+            beside = ", put it beside the weights file" if search else ""
+            raise PruningError(
+                f"no module named {module_name} on the import path{where}: install its "
+                f"package{beside}, or add its folder to PYTHONPATH"
+            ) from exc
+        except Exception as exc:  # the user's module raises anything
+            raise PruningError(
+                f"importing {module_name} failed ({type(exc).__name__}: {exc})"
+            ) from exc
+    found: Any = module
+    for part in attribute.split("."):
+        try:
+            found = getattr(found, part)
+        except AttributeError:
+            raise PruningError(f"{spec}: {module_name} has no {attribute}") from None
+    if not callable(found):
+        raise PruningError(f"{spec}: not a class or function")
+    return cast(Callable[..., Any], found)
+
+
+@contextlib.contextmanager
+def on_sys_path(folders: Sequence[Path]) -> Iterator[None]:
+    """Put folders at the end of ``sys.path`` for the duration, then take them off again."""
+    added = [str(f) for f in folders if str(f) not in sys.path]
+    sys.path.extend(added)
+    try:
+        yield
+    finally:
+        for folder in added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(folder)

@@ -11,12 +11,12 @@ sample shape and whether there are labels.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from core.common.errors import PruningError
 from core.common.jobs import CancelToken, Job, Progress
-from core.io.references import FACTORY_PATTERN
+from core.io.references import FACTORY_PATTERN, import_callable
 from core.training.dataset import DataError, Dataset, LoaderSplit, Split, shape_text, unpack_batch
 
 CALLABLE_PATTERN = FACTORY_PATTERN
@@ -32,29 +32,10 @@ def call_data_function(spec: str) -> Any:
     Raises:
         DataError: the module or function cannot be had, or the call fails.
     """
-    module_name, _, attribute = spec.partition(":")
-    importlib.invalidate_caches()
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not (module_name + ".").startswith(exc.name + "."):
-            raise DataError(
-                f"importing {module_name} failed: it needs {exc.name}, which is not installed"
-            ) from exc
-        raise DataError(
-            f"no module named {module_name} on the import path: install its package "
-            "or add its folder to PYTHONPATH"
-        ) from exc
-    except Exception as exc:  # the user's module raises anything
-        raise DataError(f"importing {module_name} failed ({type(exc).__name__}: {exc})") from exc
-    function: Any = module
-    for part in attribute.split("."):
-        try:
-            function = getattr(function, part)
-        except AttributeError:
-            raise DataError(f"{spec}: {module_name} has no {attribute}") from None
-    if not callable(function):
-        raise DataError(f"{spec}: not a function")
+        function = import_callable(spec)
+    except PruningError as exc:
+        raise DataError(str(exc)) from exc
     try:
         return function()
     except Exception as exc:  # the user's code raises anything
