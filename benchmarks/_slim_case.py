@@ -7,12 +7,17 @@ group L2 norm: through ``GroupPrune(0.5)`` in a ``PruningSession`` and
 ``slim_job`` (ours), and through torch-pruning's ``MagnitudePruner`` with
 ``GroupMagnitudeImportance(p=2)``, ``pruning_ratio=0.5`` and the classifier
 ignored (theirs). Batch 16 of 3x64x64 on the CPU under ``inference_mode``,
-timed with ``torch.utils.benchmark`` (median; the three models take turns). Prints one JSON line:
+timed with ``torch.utils.benchmark`` (median; the three models take turns), all
+three in the same memory format: channels-last (``--memory-format``; the
+benchmark job's ``channels_last`` option), the format PyTorch recommends for
+convolutions on CPUs. Prints one JSON line:
 ``case``, ``dense_ms``, ``ours_ms``, ``ratio`` (ours / dense), ``max_abs_diff``
 (slim vs masked output on the batch, relative to the masked output's largest
 magnitude in ``max_output``), ``tp_ms``, ``tp_ratio``, the three parameter
-counts and ``threads``. Goal: ratio <= 0.33 and <= tp_ratio + 0.02, outputs
-matching (max_abs_diff <= 1e-5 x max_output).
+counts, ``threads``, ``memory_format``, and ``ratio_contiguous`` /
+``tp_ratio_contiguous`` (the same models in the default contiguous format, same
+run). Goal: ratio <= 0.33 and <= tp_ratio + 0.02, outputs matching
+(max_abs_diff <= 1e-5 x max_output).
 
     python benchmarks/_slim_case.py               # torch's default threads
     python benchmarks/_slim_case.py --threads 1
@@ -72,6 +77,13 @@ def torch_pruning_slim(model: nn.Module, example: torch.Tensor) -> nn.Module:
     return theirs.eval()
 
 
+def channels_last(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with its 4-D weights in channels-last memory format."""
+    copied = copy.deepcopy(model)
+    copied.to(memory_format=torch.channels_last)
+    return copied
+
+
 def median_ms(models: dict[str, nn.Module], batch: torch.Tensor, threads: int) -> dict[str, float]:
     """Median milliseconds of one forward pass of ``batch`` under inference_mode, per model.
 
@@ -97,7 +109,7 @@ def median_ms(models: dict[str, nn.Module], batch: torch.Tensor, threads: int) -
     return {name: float(statistics.median(values)) for name, values in rounds.items()}
 
 
-def resnet18_slim50(threads: int) -> dict[str, object]:
+def resnet18_slim50(threads: int, memory_format: str = "channels_last") -> dict[str, object]:
     """Run the case with ``threads`` intra-op threads; its JSON-able result row."""
     torch.set_num_threads(threads)
     model, example, batch = build()
@@ -109,7 +121,14 @@ def resnet18_slim50(threads: int) -> dict[str, object]:
         masked_out = session.model(batch)
         slim_out = ours(batch)
     theirs = torch_pruning_slim(model, example)
-    times = median_ms({"dense": model, "ours": ours, "tp": theirs}, batch, threads)
+    models = {"dense": model, "ours": ours, "tp": theirs}
+    plain = median_ms(models, batch, threads)
+    last = median_ms(
+        {name: channels_last(m) for name, m in models.items()},
+        batch.contiguous(memory_format=torch.channels_last),
+        threads,
+    )
+    times = last if memory_format == "channels_last" else plain
     dense_ms, ours_ms, tp_ms = times["dense"], times["ours"], times["tp"]
     return {
         "case": "resnet18_slim50",
@@ -124,14 +143,20 @@ def resnet18_slim50(threads: int) -> dict[str, object]:
         "params_ours": result.params_after,
         "params_tp": sum(p.numel() for p in theirs.parameters()),
         "threads": threads,
+        "memory_format": memory_format,
+        "ratio_contiguous": round(plain["ours"] / plain["dense"], 4),
+        "tp_ratio_contiguous": round(plain["tp"] / plain["dense"], 4),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument(
+        "--memory-format", choices=("channels_last", "contiguous"), default="channels_last"
+    )
     args = parser.parse_args()
-    print(json.dumps(resnet18_slim50(args.threads)))
+    print(json.dumps(resnet18_slim50(args.threads, args.memory_format)))
 
 
 if __name__ == "__main__":

@@ -162,12 +162,18 @@ def linear4096_semi24(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
+def _traced(case: Callable[[int], Row], threads: int) -> Row:
+    """Run a case that traces a model (torch-pruning's graph needs autograd on)."""
+    with torch.enable_grad():
+        return case(threads)
+
+
 #: Every case by name, in the order ``--case all`` runs them.
 CASES: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
     "linear4096_sparse95": linear4096_sparse95,
     "sparse_breakeven": sparse_breakeven,
     "linear4096_semi24": linear4096_semi24,
-    "resnet18_slim50": lambda args: [resnet18_slim50(args.threads)],
+    "resnet18_slim50": lambda args: [_traced(resnet18_slim50, args.threads)],
 }
 
 

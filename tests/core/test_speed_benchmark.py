@@ -273,3 +273,35 @@ def test_cuda_without_a_gpu_is_refused(
 ) -> None:
     with pytest.raises(BenchmarkError, match="no CUDA GPU"):
         run(net_session, net_input, BenchmarkConfig(device="cuda"))
+
+
+def test_channels_last_runs_every_form_in_that_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same format for every form (like the thread count); outputs still checked."""
+    from core.demos import load_demo
+
+    demo = load_demo("cnn")
+    session = PruningSession(demo.model, example_input=demo.example_input)  # nothing pruned
+    formats: list[bool] = []
+    original_forward = nn.Conv2d.forward
+
+    def spy(self: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+        formats.append(
+            self.weight.is_contiguous(memory_format=torch.channels_last)
+            and x.is_contiguous(memory_format=torch.channels_last)
+        )
+        return original_forward(self, x)
+
+    monkeypatch.setattr(nn.Conv2d, "forward", spy)
+    config = BenchmarkConfig(
+        batch_sizes=(2,),
+        threads=1,
+        min_run_time=0.002,
+        forms=("dense", "masked", "slim"),
+        channels_last=True,
+    )
+    report = run_job(
+        benchmark_job(session, demo.example_input, config, slim_model=copy.deepcopy(demo.model))
+    )
+    assert formats and all(formats)
+    assert [r.form for r in report.rows] == ["dense", "masked", "slim"]
+    assert all(r.median_ms is not None and r.max_abs_diff < 1e-5 for r in report.rows)
