@@ -19,7 +19,7 @@ from safetensors.torch import load_model
 from torch import nn
 
 import core.common.chunks as chunks
-from core.common.jobs import CancelToken
+from core.common.jobs import CancelToken, Progress
 from core.demos import build_demo_architecture
 from core.pruning.methods import L1Unstructured
 from core.pruning.operations import GlobalPrune, LayerPrune, ReplaceModel
@@ -539,12 +539,26 @@ def test_cancel_releases_the_views_and_controls(qtbot, window, monkeypatch):
     assert not window.progress.isVisible()
 
 
-def test_cancel_button_is_wired_to_the_controller(window):
+def test_cancel_button_is_wired_to_the_controller(qtbot, window):
     assert not window.cancel_button.isVisible()  # idle: no progress bar, no cancel button
-    calls: list[bool] = []
-    window.controller.runner.cancelled.connect(lambda _label: calls.append(True))
+    cancelled: list[str] = []
+    window.controller.runner.cancelled.connect(cancelled.append)
     window.cancel_button.click()  # nothing running: harmless
-    assert not calls
+    assert not cancelled
+
+    def endless(token: CancelToken):
+        while True:  # runs until the button cancels it
+            token.check()
+            time.sleep(0.005)
+            yield Progress(0.5, "waiting for Cancel")
+
+    window.controller.submit("Endless", endless)
+    qtbot.waitUntil(window.cancel_button.isVisible, timeout=TIMEOUT)
+    with qtbot.waitSignal(window.controller.runner.cancelled, timeout=STUCK_TIMEOUT):
+        qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
+    assert cancelled == ["Endless"]
+    wait_idle(qtbot, window)
+    assert not window.cancel_button.isVisible()
 
 
 # ----------------------------------------------------------------------------- 10. files
