@@ -10,22 +10,25 @@ core job in a worker, during which the session belongs to that worker
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from torch import nn
 
 from core.analysis.stats import ModelStats, stats_job
+from core.common.errors import PruningError
 from core.common.jobs import CancelToken, Job, Progress
 from core.demos import DigitsData, evaluate_accuracy, load_digits
 from core.io.checkpoints import SavedFiles, save_job
 from core.io.loading import FactoryRequired, TrustRequired, open_model_job, open_session
 from core.io.references import ModelReference
 from core.pruning.history import DEFAULT_BUDGET
+from core.pruning.masks import PackedMask
+from core.pruning.methods.patterns import Pattern
 from core.pruning.operations import GlobalPrune, LayerPrune, MakePermanent, Operation, Reset
 from core.pruning.session import PruningSession
 from gui.accuracy.measurements import AUTO_ACCURACY, test_accuracy
@@ -61,13 +64,86 @@ class OpenRequest:
 
 
 @dataclass(frozen=True, eq=False)
+class LayerFigures:
+    """What widgets need to know of one layer's current state, measured in a worker.
+
+    Widgets never read a whole layer on the GUI thread (a worker may be writing
+    it, and 67M weights take a while): they ask :meth:`SessionController.layer_figures`
+    and, when it has nothing yet, :meth:`SessionController.measure_layers`.
+    """
+
+    name: str
+    #: The packed mask measured (None: nothing pruned); the figures hold while the
+    #: session keeps this very mask and no job changed the layer's values.
+    mask: PackedMask | None
+    numel: int
+    pruned: int
+    #: The largest |w| of the effective weights (0.0 for an empty layer).
+    largest: float
+    #: Units that each pattern finds still (partly) kept, for the patterns asked for.
+    remaining: Mapping[Pattern, int] = field(default_factory=dict)
+
+    @property
+    def sparsity(self) -> float:
+        """Fraction of the layer's entries that are pruned."""
+        return self.pruned / self.numel if self.numel else 0.0
+
+    def knows(self, patterns: Iterable[Pattern]) -> bool:
+        """Whether the remaining units of every one of ``patterns`` are known."""
+        return all(pattern in self.remaining for pattern in patterns)
+
+
+def measure_figures(
+    session: PruningSession,
+    name: str,
+    patterns: Iterable[Pattern] = (),
+    known: LayerFigures | None = None,
+    effective: torch.Tensor | None = None,
+) -> LayerFigures:
+    """Measure :class:`LayerFigures` of ``name`` (in a worker: it reads the whole layer).
+
+    ``known`` figures of the same mask are reused (only missing patterns are
+    counted); ``effective`` is a copy of the effective weights already made.
+    Patterns that do not fit the layer's shape are left out.
+    """
+    info = session.info(name)
+    mask = session.packed_mask(name)
+    if known is not None and known.mask is not mask:
+        known = None
+    if known is not None:
+        largest = known.largest
+    else:
+        weights = session.effective(name) if effective is None else effective
+        largest = float(torch.linalg.vector_norm(weights, float("inf"))) if weights.numel() else 0.0
+    remaining = dict(known.remaining) if known is not None else {}
+    for pattern in patterns:
+        if pattern in remaining:
+            continue
+        try:
+            pattern.check(info.shape)
+            remaining[pattern] = (
+                pattern.units(info.shape)
+                if mask is None
+                else pattern.remaining_units(info.shape, mask)
+            )
+        except PruningError:
+            continue
+    pruned = 0 if mask is None else mask.pruned  # counts the bits here, not on the GUI thread
+    return LayerFigures(name, mask, info.numel, pruned, largest, remaining)
+
+
+@dataclass(frozen=True, eq=False)
 class LayerSnapshot:
-    """Copies of one layer's three views and its |w| histogram, made in a worker."""
+    """Copies of one layer's three views and its |w| histogram, made in a worker.
+
+    ``figures`` were measured with them: the GUI thread never reads the layer.
+    """
 
     original: torch.Tensor
     mask: torch.Tensor
     effective: torch.Tensor
     counts: MagnitudeCounts
+    figures: LayerFigures
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,6 +180,8 @@ class SessionController(QObject):
             operation's first target, unpacked in the worker.
         plan_ready(plan): a global pruning plan (not applied).
         layer_ready(name, views): a :class:`LayerSnapshot` of one layer.
+        figures_ready(names): fresh :class:`LayerFigures` of these layers are
+            available from :meth:`layer_figures`.
         error(message, details): something failed; show it to the user.
     """
 
@@ -123,6 +201,7 @@ class SessionController(QObject):
     preview_layer_ready = Signal(object)
     plan_ready = Signal(object)
     layer_ready = Signal(str, object)
+    figures_ready = Signal(tuple)
     error = Signal(str, str)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -145,6 +224,19 @@ class SessionController(QObject):
         self.history_budget = DEFAULT_BUDGET
         self._saved_ops: list[int] = []  # ids of the operations at the last save or load
         self._saved_keep: list[Operation] = []  # keeps those ids from being reused
+        # Figures of layers (see layer_figures), and the patterns asked for since the last job.
+        # Connected first, so they are forgotten before any widget hears of a change.
+        self._figures: dict[str, LayerFigures] = {}
+        self._wanted: dict[str, set[Pattern]] = {}
+        # measure_layers starts its job a moment later, so that a layer read asked for
+        # in the same event-loop turn (a new selection) goes first and brings the figures.
+        self._measure_soon = QTimer(self)
+        self._measure_soon.setSingleShot(True)
+        self._measure_soon.setInterval(0)
+        self._measure_soon.timeout.connect(self._next_if_queued)
+        self.masks_changed.connect(self._forget_figures)
+        self.model_loaded.connect(self._forget_figures)
+        self.model_replaced.connect(self._forget_figures)
 
     # -- model ------------------------------------------------------------------
     def load(self, loaded: LoadedModel) -> None:
@@ -333,6 +425,9 @@ class SessionController(QObject):
 
         def job(token: CancelToken) -> Job[tuple[dict[str, Any], LayerPreview | None]]:
             masks = yield from session.masks_job(op, token)
+            for packed in masks.values():
+                if packed is not None:
+                    _ = packed.kept  # counted here, not when the GUI thread asks
             focus = next((name for name in op.targets if name in masks), None)
             if focus is None:
                 return masks, None
@@ -371,17 +466,116 @@ class SessionController(QObject):
         """
         session = self._require_session()
 
-        def job(_token: CancelToken) -> Job[LayerSnapshot]:
+        def job(
+            _token: CancelToken, patterns: set[Pattern], known: LayerFigures | None
+        ) -> Job[LayerSnapshot]:
             yield Progress(0.0, f"reading {name}")
             original, mask = session.original(name), session.mask(name)
             counts = magnitude_counts(original, mask)
-            return LayerSnapshot(original, mask, session.effective(name).clone(), counts)
+            effective = session.effective(name).clone()
+            figures = measure_figures(session, name, patterns, known, effective)
+            return LayerSnapshot(original, mask, effective, counts, figures)
 
-        self._latest["layer"] = lambda: self.runner.run(
-            f"Read {name}", job, on_result=lambda views: self.layer_ready.emit(name, views)
-        )
+        def start(token: CancelToken) -> Job[LayerSnapshot]:
+            # The figures asked for this layer come with it (on the GUI thread: _wanted).
+            return job(token, self._wanted.pop(name, set()), self._figures.get(name))
+
+        def done(views: LayerSnapshot) -> None:
+            self._store_figures([views.figures])
+            self.layer_ready.emit(name, views)
+
+        self._latest["layer"] = lambda: self.runner.run(f"Read {name}", start, on_result=done)
         self._next()
         return True
+
+    # -- figures of layers ------------------------------------------------------------
+    def layer_figures(self, name: str) -> LayerFigures | None:
+        """The current :class:`LayerFigures` of ``name``, or None when none are measured.
+
+        Cheap (no tensor is read): figures of a mask the session no longer
+        holds, or of a layer a job changed since, are not returned.
+        """
+        figures = self._figures.get(name)
+        if figures is None or self.session is None:
+            return None
+        try:
+            current = self.session.packed_mask(name)
+        except (PruningError, KeyError):
+            return None
+        return figures if figures.mask is current else None
+
+    def measure_layers(self, names: Iterable[str], patterns: Iterable[Pattern] = ()) -> bool:
+        """Measure the figures of ``names`` (with ``patterns``' remaining units) in a worker.
+
+        Layers whose figures are current and know every pattern are skipped;
+        False when there is nothing to measure. The job starts on the next
+        event-loop turn at the earliest, after any layer read (:meth:`fetch_layer`)
+        asked for meanwhile, which brings the figures of its layer; requests made
+        before it starts are merged. The layers measured are announced with
+        ``figures_ready(names)`` (read them with :meth:`layer_figures`).
+        """
+        self._require_session()
+        wanted = tuple(patterns)
+        missing = [
+            name
+            for name in names
+            if not ((figures := self.layer_figures(name)) is not None and figures.knows(wanted))
+        ]
+        if not missing:
+            return False
+        for name in missing:
+            self._wanted.setdefault(name, set()).update(wanted)
+        self._latest["figures"] = self._start_measuring
+        self._measure_soon.start()
+        return True
+
+    def _next_if_queued(self) -> None:
+        if not self.runner.busy and (self._commands or self._latest):
+            self._next()
+
+    def _start_measuring(self) -> None:
+        """Measure what was asked for and is still unknown (a layer read may have brought it)."""
+        session = self._require_session()
+        asked, self._wanted = self._wanted, {}
+        wanted = {
+            name: patterns
+            for name, patterns in asked.items()
+            if not ((figures := self.layer_figures(name)) is not None and figures.knows(patterns))
+        }
+        if not wanted:
+            return
+        known = {name: self._figures.get(name) for name in wanted}
+
+        def job(token: CancelToken) -> Job[list[LayerFigures]]:
+            measured = []
+            for i, (name, patterns) in enumerate(wanted.items()):
+                token.check()
+                measured.append(measure_figures(session, name, patterns, known[name]))
+                yield Progress((i + 1) / len(wanted), f"measured {name}")
+            return measured
+
+        self.runner.run("Measure layers", job, on_result=self._store_figures)
+
+    def _store_figures(self, measured: list[LayerFigures]) -> None:
+        """Keep figures that still describe the session's layers; announce them."""
+        names = []
+        for figures in measured:
+            self._figures[figures.name] = figures
+            if self.layer_figures(figures.name) is figures:
+                names.append(figures.name)
+            else:
+                del self._figures[figures.name]
+        if names:
+            self.figures_ready.emit(tuple(names))
+
+    def _forget_figures(self, names: tuple[str, ...] | None = None) -> None:
+        """Drop figures of ``names`` (all by default): their layers changed."""
+        if names is None:
+            self._figures.clear()
+            self._wanted.clear()
+            return
+        for name in names:
+            self._figures.pop(name, None)
 
     def refresh(self) -> bool:
         """Recompute statistics and accuracy in a worker."""
@@ -490,11 +684,13 @@ class SessionController(QObject):
         if self._mutating:  # a cancelled command reports no result
             self._stop_watching()
             self.mutating_changed.emit(False)
-        if self._commands:
-            self._commands.pop(0)()
-        elif self._latest:
-            key = next(iter(self._latest))
-            self._latest.pop(key)()
+        # A piece of work that finds nothing to do starts no job: go on with the next.
+        while not self.runner.busy and (self._commands or self._latest):
+            if self._commands:
+                self._commands.pop(0)()
+            else:  # measuring figures last: a layer read on the way brings them
+                key = next((k for k in self._latest if k != "figures"), "figures")
+                self._latest.pop(key)()
         if not self.runner.busy:
             self.busy_changed.emit(False)
 

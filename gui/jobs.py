@@ -4,14 +4,22 @@ A core job yields :class:`core.common.jobs.Progress` and returns a result; it ch
 :class:`core.common.jobs.CancelToken`. :class:`JobRunner` wraps it in a superqt
 ``GeneratorWorker`` so the window never freezes: progress, result, errors and
 cancellation arrive as Qt signals in the GUI thread.
+
+While a job runs, its worker thread's torch ops (and the numba kernels, which
+split their work into ``torch.get_num_threads()`` bands) use one core less than
+the process may run on, so the GUI thread always finds a free core; the count
+is per thread and put back when the job ends (:func:`job_threads`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import torch
 from PySide6.QtCore import QObject, Signal
 from superqt.utils import GeneratorWorker, create_worker
 
@@ -29,12 +37,40 @@ class _CarriedError(Exception):
         self.error = error
 
 
-def _drive(job: Job[Any]) -> Any:
-    """Re-yield a core job's progress so superqt can forward it."""
+def job_thread_count() -> int:
+    """Threads a job's torch ops use: the cores this process may run on, less one."""
     try:
-        return (yield from job)
-    except RuntimeError as exc:
-        raise _CarriedError(exc) from exc
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
+@contextlib.contextmanager
+def job_threads() -> Iterator[None]:
+    """Run the calling thread's torch ops at :func:`job_thread_count` threads, then restore.
+
+    ``torch.set_num_threads`` sets the calling thread's OpenMP team size (the GUI
+    thread keeps its own); code that times itself sets its own count inside.
+    """
+    previous = torch.get_num_threads()
+    threads = min(previous, job_thread_count())
+    if threads != previous:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
+def _drive(job: Job[Any]) -> Any:
+    """Re-yield a core job's progress so superqt can forward it (one core left to the GUI)."""
+    with job_threads():
+        try:
+            return (yield from job)
+        except RuntimeError as exc:
+            raise _CarriedError(exc) from exc
 
 
 class JobRunner(QObject):

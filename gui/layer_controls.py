@@ -9,6 +9,12 @@ Invalid combinations (a count above the layer's unit count, an N:M width that
 does not divide, a structured ``dim`` out of range, a 1-D target for a
 structured method, ...) never raise out of the widget: they are shown in a red
 status line and Apply stays disabled.
+
+The GUI thread never reads a whole layer: the units a "further" count may take
+from a big layer, and the threshold's scale (the largest |w|), are measured in
+a worker (:meth:`~gui.controller.SessionController.measure_layers`, or with
+the layer views' snapshot) and arrive as ``figures_ready``; until then the
+status says what is being counted and Apply waits.
 """
 
 from __future__ import annotations
@@ -51,7 +57,9 @@ from gui.method_pages import (
     AmountBox,
     CurrentPageStack,
     ParamPage,
+    check_remaining,
     check_target,
+    counts_remaining,
     make_page,
     note_label,
     offered_methods,
@@ -59,6 +67,14 @@ from gui.method_pages import (
 
 #: Delay between the last change and the preview it triggers.
 PREVIEW_DELAY_MS = 120
+
+#: Layers up to this many entries have their remaining units counted at once (well
+#: under a millisecond; their packed masks are immutable); bigger ones in a worker.
+INLINE_COUNT_LIMIT = 1 << 18
+
+
+class RemainingUnknown(PruningError):
+    """The units that remain in a layer are still being counted in a worker."""
 
 
 class LayerControls(QWidget):
@@ -79,6 +95,8 @@ class LayerControls(QWidget):
         self._error = ""
         self._pending_apply = ""
         self._awaiting_preview = False
+        self._counting = ""  # what is being counted in a worker, for the status line
+        self._preview_after_count = False
         self._updating = False
         self._preview_timer = QTimer(self)
         self._preview_timer.setSingleShot(True)
@@ -223,6 +241,7 @@ class LayerControls(QWidget):
         c.model_loaded.connect(self._on_model_loaded)
         c.model_replaced.connect(self._on_model_loaded)
         c.masks_changed.connect(self._on_masks_changed)
+        c.figures_ready.connect(self._on_figures_ready)
         c.error.connect(self._on_controller_error)
         self._on_method_changed()
 
@@ -290,6 +309,8 @@ class LayerControls(QWidget):
         """The operation the controls describe.
 
         Raises:
+            RemainingUnknown: a "further" count waits for the units that remain in a
+                big layer (counted in a worker; ``figures_ready`` follows).
             PruningError: nothing selected, or an invalid combination.
         """
         session = self._session()
@@ -297,8 +318,15 @@ class LayerControls(QWidget):
             raise PruningError("select one or more layers first")
         method = self._build_method()
         infos = [session.info(name) for name in self._targets]
+        counting = []
         for info in infos:
-            self._check_target(session, info, method)
+            try:
+                self._check_target(session, info, method)
+            except RemainingUnknown:
+                counting.append(info.name)
+        if counting:
+            where = counting[0] if len(counting) == 1 else f"{len(counting)} layers"
+            raise RemainingUnknown(f"Counting the {method.unit} that remain in {where}…")
         return LayerPrune(self._targets, method, self.mode())
 
     def current_op(self) -> LayerPrune | None:
@@ -308,6 +336,16 @@ class LayerControls(QWidget):
     def status_text(self) -> str:
         """The status line's text."""
         return self.status.text()
+
+    @property
+    def preview_pending(self) -> bool:
+        """Whether a live preview is scheduled (the controls wait for the user to pause)."""
+        return self._preview_timer.isActive()
+
+    @property
+    def counting(self) -> bool:
+        """Whether the controls wait for a worker to count what remains of a big layer."""
+        return bool(self._counting)
 
     def apply(self) -> bool:
         """Apply the current operation; False when it is invalid."""
@@ -358,9 +396,27 @@ class LayerControls(QWidget):
     def _check_target(
         self, session: PruningSession, info: TargetInfo, method: PruningMethod
     ) -> None:
-        # "Further" counts what remains; "set" starts again from the whole layer.
-        current = session.packed_mask(info.name) if self.mode() == "further" else None
-        check_target(method, info, current)
+        """Check ``method`` on one layer; a "further" count against what remains of it.
+
+        Raises:
+            RemainingUnknown: the remaining units of a big layer are not counted yet
+                (a worker is asked to count them).
+        """
+        check_target(method, info, None)  # shape, parameters, a count against all units
+        if self.mode() != "further" or not counts_remaining(method):
+            return  # "set" starts again from the whole layer
+        current = session.packed_mask(info.name)
+        if current is None:
+            return  # nothing pruned: every unit remains
+        if info.numel <= INLINE_COUNT_LIMIT:
+            check_target(method, info, current)
+            return
+        pattern = method.pattern()
+        figures = self.controller.layer_figures(info.name)
+        if figures is None or pattern not in figures.remaining:
+            self.controller.measure_layers((info.name,), (pattern,))
+            raise RemainingUnknown(info.name)
+        check_remaining(method, info, figures.remaining[pattern])
 
     def _valid_op(self) -> LayerPrune | None:
         try:
@@ -390,12 +446,18 @@ class LayerControls(QWidget):
             return
         self._update_units()
         self._update_mode_texts()
+        self._update_largest()
+        self._counting = ""
         try:
             op: LayerPrune | None = self.build_op()
             self._error = ""
+        except RemainingUnknown as exc:
+            op, self._error, self._counting = None, "", str(exc)
         except PruningError as exc:
             op, self._error = None, str(exc)
         self._op = op
+        # A preview asked for while counting starts once the count is known.
+        self._preview_after_count = bool(self._counting) and (preview or self._preview_after_count)
         self._update_status()
         self._update_buttons()
         self.op_changed.emit(op)
@@ -404,6 +466,19 @@ class LayerControls(QWidget):
             self._preview_timer.start()
         else:
             self._preview_timer.stop()
+
+    def _update_largest(self) -> None:
+        """Give a page that shows the largest |w| the selection's, measured in a worker."""
+        page = self.page()
+        if not page.needs_largest or not self._targets or self.controller.session is None:
+            return
+        figures = [self.controller.layer_figures(name) for name in self._targets]
+        known = [f for f in figures if f is not None]
+        if len(known) == len(figures):
+            page.show_largest(max((f.largest for f in known), default=0.0))
+        else:
+            page.show_largest(None)
+            self.controller.measure_layers(self._targets)
 
     def _update_units(self) -> None:
         infos = self._infos()
@@ -426,6 +501,8 @@ class LayerControls(QWidget):
             self._set_status("", "")
         elif self._error:
             self._set_status(self._error, ERROR_STYLE)
+        elif self._counting:
+            self._set_status(self._counting, INFO_STYLE)
         else:
             self._set_status("Ready to apply", INFO_STYLE)
 
@@ -491,6 +568,13 @@ class LayerControls(QWidget):
     def _on_masks_changed(self, names: tuple[str, ...]) -> None:
         if set(names) & set(self._targets):
             self._revalidate(preview=False)
+
+    def _on_figures_ready(self, names: tuple[str, ...]) -> None:
+        """Figures measured in a worker: the scale note, and a count that waited for them."""
+        if not set(names) & set(self._targets):
+            return
+        # Keep a preview that is due; start the one a count waited for.
+        self._revalidate(preview=self._preview_after_count or self._preview_timer.isActive())
 
     def _on_controller_error(self, message: str, _details: str) -> None:
         if self._pending_apply or self._awaiting_preview:

@@ -7,6 +7,10 @@ forwarded as :attr:`LayerViews.paint_stroke_finished`. A previewed mask (a
 pruning method's result before it is applied) is shown with a "Preview" badge
 until the next :meth:`LayerViews.show_layer`.
 
+A big layer is handed to the views one per event-loop turn (each view reduces
+its first picture at once), so the window never freezes for all three at a
+time; :attr:`LayerViews.pending` stays True until every view has its layer.
+
 Example:
     >>> views = LayerViews()
     >>> views.show_layer(session.original(name), session.mask(name), session.effective(name))
@@ -16,10 +20,11 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -62,6 +67,9 @@ ARRANGEMENTS = {
 #: Grid columns used by each arrangement.
 _GRID_COLUMNS = {3: 3, 2: 4, 1: 1}
 GRID_SPACING = 6
+
+#: Layers of at least this many weights are given to the views one per event-loop turn.
+STAGGER_ELEMENTS = 1 << 20
 
 
 def view_columns(area: tuple[int, int], shape: tuple[int, int]) -> int:
@@ -114,6 +122,12 @@ class LayerViews(QWidget):
         self._layout = "matrix"
         self._preview = False
         self._columns = 0
+        # Views still to be given the current layer (or preview), one per event-loop turn.
+        self._steps: list[Callable[[], None]] = []
+        self._step_timer = QTimer(self)
+        self._step_timer.setSingleShot(True)
+        self._step_timer.setInterval(0)
+        self._step_timer.timeout.connect(self._next_step)
         self.original_view = HeatmapView(TITLES[0])
         self.mask_view = HeatmapView(TITLES[1], paintable=True)
         self.effective_view = HeatmapView(TITLES[2])
@@ -194,8 +208,8 @@ class LayerViews(QWidget):
 
     @property
     def pending(self) -> bool:
-        """True while any view still waits for its full-information image."""
-        return any(view.pending for view in self.views)
+        """True while any view still waits for its layer or its full-information image."""
+        return bool(self._steps) or any(view.pending for view in self.views)
 
     def flat_indices(self, shape: tuple[int, ...], cells: list[tuple[int, int]]) -> torch.Tensor:
         """Flat weight indices (for ``mask.view(-1)[index] = keep``) of painted cells.
@@ -240,16 +254,25 @@ class LayerViews(QWidget):
         self._set_preview(True)
         mask = self._display(mask_bool.detach())
         original = self._display(self._layer.original)
-        self.mask_view.set_matrix(mask, "mask", keep_view=True)
-        self.effective_view.set_matrix(
-            original,
-            "weights",
-            self.original_view.levels,
-            mask=mask,
-            apply_mask=True,
-            mark_pruned=True,
-            keep_view=True,
-        )
+        block = _kernel_block(tuple(self._layer.original.shape), self._layout)
+
+        def show_mask() -> None:
+            self.mask_view.set_matrix(mask, "mask", keep_view=True)
+            self.mask_view.set_block_grid(block)
+
+        def show_effective() -> None:
+            self.effective_view.set_matrix(
+                original,
+                "weights",
+                self.original_view.levels,
+                mask=mask,
+                apply_mask=True,
+                mark_pruned=True,
+                keep_view=True,
+            )
+            self.effective_view.set_block_grid(block)
+
+        self._run_steps([show_mask, show_effective], original.numel() >= STAGGER_ELEMENTS)
 
     def set_layout(self, layout: str) -> None:
         """Switch between ``"matrix"`` and ``"kernels"`` (conv weights only)."""
@@ -315,19 +338,49 @@ class LayerViews(QWidget):
         )
         self._set_formatters()
         self._rearrange()
-        self.original_view.set_matrix(original, "weights", mask=mask, keep_view=keep)
-        self.mask_view.set_matrix(mask, "mask", keep_view=keep)
-        self.effective_view.set_matrix(
-            effective,
-            "weights",
-            self.original_view.levels,
-            mask=mask,
-            mark_pruned=True,
-            keep_view=keep,
-        )
         block = _kernel_block(tuple(self._layer.original.shape), self._layout)
-        for view in self.views:
-            view.set_block_grid(block)
+
+        def show_original() -> None:
+            self.original_view.set_matrix(original, "weights", mask=mask, keep_view=keep)
+            self.original_view.set_block_grid(block)
+
+        def show_mask() -> None:
+            self.mask_view.set_matrix(mask, "mask", keep_view=keep)
+            self.mask_view.set_block_grid(block)
+
+        def show_effective() -> None:
+            # After the original view: the weights views share its levels.
+            self.effective_view.set_matrix(
+                effective,
+                "weights",
+                self.original_view.levels,
+                mask=mask,
+                mark_pruned=True,
+                keep_view=keep,
+            )
+            self.effective_view.set_block_grid(block)
+
+        self._run_steps(
+            [show_original, show_mask, show_effective],
+            stagger=original.numel() >= STAGGER_ELEMENTS,
+        )
+
+    def _run_steps(self, steps: list[Callable[[], None]], stagger: bool) -> None:
+        """Run ``steps`` (each gives one view its matrix) now, or the first now and the
+        others one per event-loop turn; steps still queued from before are dropped."""
+        self._steps = list(steps)
+        self._step_timer.stop()
+        while self._steps:
+            self._steps.pop(0)()
+            if stagger and self._steps:
+                self._step_timer.start()
+                return
+
+    def _next_step(self) -> None:
+        if self._steps:
+            self._steps.pop(0)()
+        if self._steps:
+            self._step_timer.start()
 
     def _share_levels(self, low: float, high: float) -> None:
         """The effective weights use the original's scale (they are a subset)."""

@@ -7,16 +7,16 @@ slider for fractions. The amount (a fraction or a count) lives in the shared
 :class:`AmountBox` unless the schema makes it a fraction of its own (the
 quantile). Units, remaining units and checks come from the method itself.
 Small extensions add what a schema cannot say (the threshold's scale note).
+Pages never read weights or masks: figures of whole layers (the largest |w|,
+the units that remain) are measured in a worker and handed to them.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QButtonGroup,
@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 from superqt import QLabeledDoubleSlider
 
-from core.common.errors import PruningError
+from core.common.errors import InvalidAmountError, PruningError
 from core.pruning.amounts import Amount
 from core.pruning.methods import METHODS, PruningMethod, make_method, method_class
 
@@ -72,6 +72,23 @@ def check_target(method: PruningMethod, info: TargetInfo, current: PackedMask | 
         method.check(info.shape, current)
     except PruningError as exc:
         raise type(exc)(f"{info.name}: {exc}") from exc
+
+
+def counts_remaining(method: PruningMethod) -> bool:
+    """Whether ``method``'s amount is a count of units, which "further" takes from what remains."""
+    counted = any(spec.name == "amount" and spec.type == "amount" for spec in method.param_specs)
+    amount = getattr(method, "amount", None)
+    return counted and isinstance(amount, int) and not isinstance(amount, bool)
+
+
+def check_remaining(method: PruningMethod, info: TargetInfo, remaining: int) -> None:
+    """Raise :class:`InvalidAmountError` (naming the layer) when ``method`` would prune more
+    units than the ``remaining`` ones (counted in a worker: see ``LayerFigures``)."""
+    amount = getattr(method, "amount", 0)
+    if counts_remaining(method) and amount > remaining:
+        raise InvalidAmountError(
+            f"{info.name}: cannot prune {amount} more {method.unit}, only {remaining:,} remain"
+        )
 
 
 # -- small widget helpers -------------------------------------------------------------
@@ -149,6 +166,9 @@ class ParamPage(QWidget):
     """
 
     changed = Signal()
+
+    #: Whether the page shows the largest |w| of the selection (see :meth:`show_largest`).
+    needs_largest: ClassVar[bool] = False
 
     def __init__(self, name: str) -> None:
         super().__init__()
@@ -276,6 +296,10 @@ class ParamPage(QWidget):
         """Whether the page holds the method's amount itself (the quantile does)."""
         return "amount" in self.fields
 
+    def show_largest(self, top: float | None) -> None:
+        """Show the selection's largest |w| (None: still being measured); pages that
+        declare :attr:`needs_largest` use it."""
+
     def set_percent(self, percent: float) -> None:
         """Set a page-owned amount (only meaningful where :meth:`owns_amount`)."""
         field = self.fields.get("amount")
@@ -286,8 +310,12 @@ class ParamPage(QWidget):
 class ThresholdPage(ParamPage):
     """The threshold's page, with the largest |w| of the selection as a scale note.
 
-    The step of the threshold box follows that scale.
+    The step of the threshold box follows that scale. The page reads no
+    weights: the controls hand it the largest |w| measured in a worker
+    (:meth:`show_largest`, from the layers' ``LayerFigures``).
     """
+
+    needs_largest = True
 
     def __init__(self, name: str = "threshold") -> None:
         super().__init__(name)
@@ -297,32 +325,14 @@ class ThresholdPage(ParamPage):
         self.scale = note_label()
         self.scale.setWordWrap(False)
         self.form.addRow("", self.scale)
-        self._targets: tuple[list[TargetInfo], PruningSession] | None = None
+        #: The largest |w| shown (None: not known yet).
+        self.largest: float | None = None
 
-    def set_targets(self, infos: list[TargetInfo], session: PruningSession) -> None:
-        super().set_targets(infos, session)
-        # The scale needs a pass over the weights: only do it while this page is shown.
-        self._targets = (infos, session)
-        if self.isVisible():
-            self._update_scale()
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        self._update_scale()
-
-    def _update_scale(self) -> None:
-        if self._targets is None:
+    def show_largest(self, top: float | None) -> None:
+        self.largest = top
+        if top is None:
+            self.scale.setText("Largest |w| in the selection: measuring…")
             return
-        infos, session = self._targets
-        # max |w| as a reduction: no |w| copy of the layer is allocated.
-        top = max(
-            (
-                float(torch.linalg.vector_norm(session.effective(i.name), float("inf")))
-                for i in infos
-                if i.numel
-            ),
-            default=0.0,
-        )
         step = 10.0 ** math.floor(math.log10(top / 100.0)) if top > 0 else 0.001
         self.value_box.setDecimals(max(3, 1 - math.floor(math.log10(step))))
         self.value_box.setSingleStep(step)

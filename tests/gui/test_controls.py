@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import pytest
 import torch
@@ -23,10 +24,12 @@ from core.pruning.methods import (
     RandomUnstructured,
 )
 from core.pruning.operations import GlobalPrune, LayerPrune
+from core.pruning.session import PruningSession
 from core.pruning.targets import TargetInfo
+from gui import layer_controls
 from gui.controller import SessionController, load_builtin_demo
 from gui.global_panel import CAP, INCLUDE, PLANNED, GlobalPanel, LayerTableModel, parse_cap
-from gui.layer_controls import PREVIEW_DELAY_MS, LayerControls
+from gui.layer_controls import PREVIEW_DELAY_MS, LayerControls, RemainingUnknown
 from gui.method_pages import ParamPage, ThresholdPage, make_page, offered_methods
 
 CONV = "block1.conv1.weight"  # (16, 16, 3, 3): 2,304 weights
@@ -528,3 +531,103 @@ def test_the_status_warns_before_apply_empties_a_layer(qtbot, controls, controll
         controls.set_amount_percent(40.0)
     settle(qtbot, controller)
     assert controls.status_text().startswith("Preview — not applied")
+
+
+# -- figures of whole layers come from workers ------------------------------------------------
+
+
+def refuse_on_gui_thread(monkeypatch, owner: type, name: str) -> list[str]:
+    """``owner.name`` raises on the GUI thread from now on; returns the refused calls."""
+    original, main, refused = getattr(owner, name), threading.main_thread(), []
+
+    def refusing(*args, **kwargs):
+        if threading.current_thread() is main:
+            refused.append(name)
+            raise AssertionError(f"{name} on the GUI thread")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, refusing)
+    return refused
+
+
+def test_threshold_scale_is_measured_in_a_worker(qtbot, controls, controller, monkeypatch):
+    largest = float(controller.session.effective(CONV).abs().max())
+    refused = refuse_on_gui_thread(monkeypatch, PruningSession, "effective")
+    with qtbot.waitSignal(controller.figures_ready, timeout=TIMEOUT) as blocker:
+        controls.set_method("threshold")
+        page = controls.page()
+        assert page.largest is None
+        assert page.scale.text() == "Largest |w| in the selection: measuring…"
+    assert refused == []
+    assert blocker.args == [(CONV,)]
+    assert page.largest == pytest.approx(largest)
+    assert page.scale.text() == f"Largest |w| in the selection: {largest:.4g}"
+    assert page.value_box.singleStep() == 10.0 ** math.floor(math.log10(largest / 100))
+    assert controller.layer_figures(CONV).largest == page.largest
+
+
+def test_threshold_scale_of_a_selection_is_its_largest(qtbot, controls, controller):
+    controls.set_method("threshold")
+    controls.set_targets((CONV, FC, STEM))
+    qtbot.waitUntil(lambda: controls.page().largest is not None, timeout=TIMEOUT)
+    session = controller.session
+    expected = max(float(session.effective(n).abs().max()) for n in (CONV, FC, STEM))
+    assert controls.page().largest == pytest.approx(expected)
+
+
+def test_further_count_of_a_big_layer_waits_for_the_worker(
+    qtbot, controls, controller, monkeypatch
+):
+    monkeypatch.setattr(layer_controls, "INLINE_COUNT_LIMIT", 0)  # every layer counts as big
+    controls.set_method("ln_structured")
+    controls.set_amount_percent(50.0)
+    apply_and_wait(qtbot, controls, controller)
+    assert controller.layer_figures(CONV) is None  # the apply made old figures stale
+    controls.set_mode("further")
+    with qtbot.waitSignal(controller.figures_ready, timeout=TIMEOUT):
+        controls.set_amount_count(8)
+        assert controls.counting and controls.current_op() is None
+        assert controls.status_text() == f"Counting the channels that remain in {CONV}…"
+        assert not controls.apply_button.isEnabled()
+        with pytest.raises(RemainingUnknown):
+            controls.build_op()
+    assert not controls.counting
+    assert controls.build_op().method == LnStructured(8, n=2, dim=0)
+    assert controls.apply_button.isEnabled()
+    figures = controller.layer_figures(CONV)
+    assert figures.remaining[LnStructured(8).pattern()] == 8
+    controls.set_amount_count(9)  # known now: at once
+    assert "cannot prune 9 more channels, only 8 remain" in controls.status_text()
+
+
+def test_a_preview_asked_while_counting_follows_the_count(qtbot, controls, controller, monkeypatch):
+    monkeypatch.setattr(layer_controls, "INLINE_COUNT_LIMIT", 0)
+    controls.live_check.setChecked(False)
+    controls.set_method("block")
+    controls.set_amount_percent(25.0)
+    apply_and_wait(qtbot, controls, controller)
+    controls.set_mode("further")
+    controls.live_check.setChecked(True)
+    with qtbot.waitSignal(controller.preview_ready, timeout=TIMEOUT) as blocker:
+        controls.set_amount_count(10)
+        assert controls.counting
+    op = controls.current_op()
+    assert op is not None and op.method.amount == 10 and op.mode == "further"
+    assert blocker.args[0][CONV].pruned == controller.session.packed_mask(CONV).pruned + 10 * 16
+
+
+def test_layer_figures_follow_the_session(qtbot, controller):
+    session = controller.session
+    assert controller.layer_figures(CONV) is None
+    pattern = LnStructured(1).pattern()
+    with qtbot.waitSignal(controller.figures_ready, timeout=TIMEOUT):
+        assert controller.measure_layers((CONV, FC), (pattern,))
+    figures = controller.layer_figures(CONV)
+    assert figures.mask is None and figures.pruned == 0 and figures.remaining[pattern] == 16
+    assert figures.largest == pytest.approx(float(session.effective(CONV).abs().max()))
+    assert not controller.measure_layers((CONV,), (pattern,))  # nothing new to measure
+    others = controller.layer_figures(FC)
+    controller.apply(LayerPrune((CONV,), L1Unstructured(0.5)))
+    qtbot.waitUntil(lambda: not controller.busy, timeout=TIMEOUT)
+    assert controller.layer_figures(CONV) is None  # the layer changed
+    assert controller.layer_figures(FC) is others  # this one did not
