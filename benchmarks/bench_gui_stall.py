@@ -74,6 +74,7 @@ class Probe:
         while not done() and time.perf_counter() < deadline:  # type: ignore[operator]
             app.processEvents()  # type: ignore[attr-defined]
             time.sleep(0.001)
+        self._stamp()  # closes the last gap: a stall just before done() counts too
         self.running = False
         self.timer.stop()
         gaps = [b - a for a, b in zip(self.stamps, self.stamps[1:], strict=False)]
