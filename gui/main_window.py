@@ -41,8 +41,9 @@ from gui.controller import (
     SessionController,
     load_builtin_demo,
 )
+from gui.export import DEFAULT_FILTER as DEFAULT_EXPORT_FILTER
 from gui.export import FILE_FILTER as EXPORT_FILTER
-from gui.export import export_widget
+from gui.export import Exportable, export_widget, filter_scale
 from gui.global_panel import GlobalPanel
 from gui.histogram import MagnitudeHistogram
 from gui.history_view import HistoryView
@@ -332,26 +333,33 @@ class MainWindow(QMainWindow):
         """Save the pruned model in a worker (format from the suffix unless given)."""
         return self.files.save_to(path, format)
 
-    def export_target(self) -> QWidget:
-        """What File > Export view draws: the current tab's main content."""
-        return {0: self.layer_views, 1: self.stats_panel, 2: self.pattern_lab}.get(
-            self.tabs.currentIndex(), self.tabs.currentWidget()
-        )
+    def export_target(self) -> Exportable:
+        """What File > Export view draws: the current tab's figure, without its controls."""
+        index = self.tabs.currentIndex()
+        if index == 0:  # the layer's title, three heatmaps and the histogram
+            plots = [view.plot_item for view in self.layer_views.views]
+            return [self.layer_title, *plots, self.histogram.getPlotItem()]
+        if index == 2:
+            return self.pattern_lab.figure_items()
+        return {1: self.stats_panel}.get(index, self.tabs.currentWidget())
 
     def export_dialog(self) -> None:
         """Ask for a PNG/SVG file name and export the current view for slides."""
         start = Path(str(self.settings.value("last_dir", str(Path.home()))))
         name = self.tabs.tabText(self.tabs.currentIndex()).lower().replace(" ", "_")
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Export view", str(start / f"{name}.png"), EXPORT_FILTER
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export view", str(start / f"{name}.png"), EXPORT_FILTER, DEFAULT_EXPORT_FILTER
         )
         if path:
-            self.export_to(path)
+            self.export_to(path, scale=filter_scale(chosen))
 
-    def export_to(self, path: str) -> bool:
-        """Export the current view to ``path`` (.png or .svg)."""
+    def export_to(self, path: str, scale: float = 1.0) -> bool:
+        """Export the current view to ``path`` (.png or .svg; PNG at ``scale`` x)."""
         try:
-            written = export_widget(self.export_target(), path)
+            if self.tabs.currentIndex() == 2:  # laid out for a slide, see PatternLab.export
+                written = self.pattern_lab.export(path, scale=scale)
+            else:
+                written = export_widget(self.export_target(), path, scale=scale)
         except Exception as exc:
             self.show_error(f"Could not export {Path(path).name}: {exc}", "")
             return False
@@ -429,7 +437,7 @@ class MainWindow(QMainWindow):
             return
         info = session.info(name)
         shape = " × ".join(map(str, info.shape))
-        pruned = session.sparsity(name)
+        pruned = views.figures.sparsity  # counted in the worker with the views
         self.layer_title.setText(
             f"{name}  ·  {info.module_type}  ·  {shape}  ·  {pruned:.1%} pruned"
         )
