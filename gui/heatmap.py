@@ -74,10 +74,10 @@ from gui.mask_strokes import PAINT_HELP, Stroke
 #: Matrices up to this many elements get exact levels at once, on the GUI thread.
 SYNC_LEVELS_LIMIT = 1 << 22
 
-#: A new matrix up to this many elements (2048²) is reduced at once (≲ 3 ms here), no preview;
+#: A new matrix up to this many elements (4096²) is reduced at once (≲ 16 ms here), no preview;
 #: a bigger one shows a strided preview at once and its full reduction from a worker, so the
 #: GUI thread never reads a whole big layer (bench_interactions: every interaction <= 50 ms).
-SYNC_REDUCE_LIMIT = 1 << 22
+SYNC_REDUCE_LIMIT = 1 << 24
 
 #: On zoom/pan, visible regions up to this many elements are reduced at once (≲ 2 ms).
 SYNC_REGION_LIMIT = 1 << 22
