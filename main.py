@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 #: Sub-commands that run without the window (the same as ``core.cli.COMMANDS``).
-HEADLESS_COMMANDS = ("stats", "prune", "apply", "eval", "finetune", "bench", "slim")
+HEADLESS_COMMANDS = ("stats", "prune", "apply", "eval", "finetune", "bench", "slim", "costlab")
 PROG = "python main.py"
 
 

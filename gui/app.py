@@ -15,7 +15,7 @@ from typing import Any
 
 APP_NAME = "PruneScope"
 #: Sub-commands that run headless in :mod:`core.cli` (``core.cli.COMMANDS``).
-HEADLESS_COMMANDS = ("stats", "prune", "apply", "eval", "finetune", "bench", "slim")
+HEADLESS_COMMANDS = ("stats", "prune", "apply", "eval", "finetune", "bench", "slim", "costlab")
 DEFAULT_SCREENSHOT_DELAY_MS = 300
 #: Load the compiled heatmap kernels this long after the window is up (off the startup path).
 KERNEL_WARM_UP_DELAY_MS = 500

@@ -86,3 +86,31 @@ def test_bench_rejects_unknown_forms_and_missing_inputs(capsys, tmp_path: Path) 
     assert code == 2 and "turbo" in err
     code, _, err = cli(capsys, "bench", "demo:mlp", "--json", str(tmp_path / "no" / "r.json"), "-q")
     assert code == 1 and "no such folder" in err
+
+
+def test_costlab_measures_every_size_ratio_and_kind(capsys) -> None:
+    code, out, err = cli(
+        capsys,
+        "costlab",
+        "--sizes",
+        "16,32",
+        "--ratios",
+        "0,0.5",
+        "--min-run-time",
+        "0.002",
+        "--threads",
+        "1",
+        "-q",
+    )
+    assert code == 0, err
+    body = [line for line in out.splitlines() if line.startswith("│")]
+    assert len(body) == 8  # 2 sizes x 2 ratios x unstructured/structured
+    assert sum("structured" in line and "unstructured" not in line for line in body) == 4
+    code, _, err = cli(capsys, "costlab", "--ratios", "0,1.5", "-q")
+    assert code == 2 and "ratios" in err
+
+
+def test_costlab_speed_test_explains_the_measured_speed_ups(capsys) -> None:
+    code, out, err = cli(capsys, "costlab", "--speed-test", "--min-run-time", "0.002", "-q")
+    assert code == 0, err
+    assert "physically smaller" in out and "Zeros cost the same" in out

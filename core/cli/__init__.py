@@ -1,5 +1,5 @@
 """PruneScope's headless command line: ``stats``, ``prune``, ``apply``, ``eval``,
-``finetune``, ``bench`` and ``slim`` (:data:`COMMANDS`). Never imports Qt.
+``finetune``, ``bench``, ``slim`` and ``costlab`` (:data:`COMMANDS`). Never imports Qt.
 
 ``main.py`` hands these sub-commands to :func:`main` and everything else
 (no arguments, a model file, ``open MODEL``) to the window. Modules:
@@ -23,7 +23,7 @@ from core.cli.commands import COMMAND_RUNNERS, Command
 from core.cli.options import UsageError
 from core.cli.parser import COMMANDS, build_parser
 from core.cli.progress import Terminal, interrupt_cancels
-from core.cli.speed import run_bench, run_slim
+from core.cli.speed import run_bench, run_costlab, run_slim
 from core.cli.training import run_eval, run_finetune
 from core.common.errors import JobCancelled, PruningError
 from core.common.jobs import CancelToken
@@ -35,6 +35,7 @@ RUNNERS: dict[str, Command] = {
     "finetune": run_finetune,
     "bench": run_bench,
     "slim": run_slim,
+    "costlab": run_costlab,
 }
 
 #: Exit statuses.

@@ -17,7 +17,16 @@ from core.demos import DEMO_NAMES
 from core.io.checkpoints import FORMATS
 
 #: The headless sub-commands, in help order.
-COMMANDS: tuple[str, ...] = ("stats", "prune", "apply", "eval", "finetune", "bench", "slim")
+COMMANDS: tuple[str, ...] = (
+    "stats",
+    "prune",
+    "apply",
+    "eval",
+    "finetune",
+    "bench",
+    "slim",
+    "costlab",
+)
 
 _DEMOS = ", ".join(f"demo:{name}" for name in DEMO_NAMES)
 

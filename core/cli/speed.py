@@ -1,4 +1,4 @@
-"""The headless ``bench`` and ``slim`` commands: measured speed, physically smaller models.
+"""The headless ``bench``, ``slim`` and ``costlab`` commands: measured speed, smaller models.
 
 ``bench`` runs the same benchmark job as the window's Speed tab (the dense
 original, the masked model, sparse kernels, the slim model, 2:4 where a GPU
@@ -7,6 +7,7 @@ export it. ``slim`` optionally prunes whole channel groups first (``--amount``),
 removes them physically (``--harvest`` also removes structure unstructured
 pruning left all zero) and saves the small model (``slim`` format by default:
 safetensors plus the new layer shapes, rebuilt from the architecture).
+``costlab`` is the Cost lab tab on the terminal.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from core.io.loading import open_session
 from core.pruning.groups import GroupPrune
 from core.pruning.session import PruningSession
 from core.pruning.slim import SlimResult, slim_job, slim_operation
+from core.speed.advice import speed_advice
 from core.speed.benchmark import FORMS, BenchmarkConfig, BenchmarkReport, benchmark_job
+from core.speed.cost_lab import cost_lab_job, speed_test_job
 
 BENCH_EPILOG = """\
 Every form runs at the same thread count; outputs are checked against the masked model
@@ -39,6 +42,12 @@ examples:
   %(prog)s demo:mlp --batch-sizes 1,16 --min-run-time 0.05
   %(prog)s demo:resnet18 --slim --batch-sizes 16 --threads 1 --csv r18.csv
   %(prog)s pruned.prunescope --forms dense,masked,sparse --json report.json"""
+
+COSTLAB_EPILOG = """\
+examples:
+  %(prog)s --speed-test
+  %(prog)s --sizes 100,500,1000 --ratios 0,0.5,0.9 --min-run-time 0.02
+  %(prog)s --sizes 2048 --batch-size 1 --threads 1"""
 
 SLIM_EPILOG = """\
 examples:
@@ -135,9 +144,44 @@ def add_speed_commands(
         help="also remove channels unstructured pruning left entirely zero",
     )
     add_output(slim)
-    for command in (bench, slim):
+
+    lab = commands.add_parser(
+        "costlab",
+        help="the cost lab: layer sizes x pruning ratios, measured; the one-click speed test",
+        description="The brief's cost analysis, measured on this machine: square Linear layers\n"
+        "of a few sizes, pruned unstructured and structured at a few ratios; non-zeros,\n"
+        "FLOPs and the latency of the dense, masked, sparse-kernel and physically smaller\n"
+        "layer. --speed-test runs the one-click demo (batch 100, 1000x1000, 80%%) instead.",
+        epilog=COSTLAB_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    lab.add_argument(
+        "--sizes",
+        type=parse_shape,
+        default=(100, 500, 1000),
+        metavar="N,N",
+        help="layer sizes (default 100,500,1000)",
+    )
+    lab.add_argument(
+        "--ratios",
+        type=_ratios,
+        default=(0.0, 0.2, 0.5, 0.8, 0.9),
+        metavar="R,R",
+        help="pruning ratios (default 0,0.2,0.5,0.8,0.9)",
+    )
+    lab.add_argument("--batch-size", type=int, default=100, help="inputs per call (default 100)")
+    lab.add_argument("--threads", type=int, help="threads (default: all cores)")
+    lab.add_argument(
+        "--min-run-time", type=float, default=0.05, metavar="S", help="seconds per timing (0.05)"
+    )
+    lab.add_argument(
+        "--speed-test", action="store_true", help="the one-click speed test, explained"
+    )
+    lab.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    lab.add_argument("--debug", action="store_true", help="full traceback on failure")
+    for command in (bench, slim, lab):
         command.set_defaults(command_parser=command)
-    return [bench, slim]
+    return [bench, slim, lab]
 
 
 # -- running ------------------------------------------------------------------------------
@@ -196,6 +240,9 @@ def run_slim(args: argparse.Namespace, token: CancelToken, terminal: Terminal) -
             op = GroupPrune(amount, norm=args.norm, round_to=args.round_to)
             run_with_progress(session.apply_job(op, token), "pruning channel groups", terminal)
             terminal.result(op.label)
+        for advice in speed_advice(session, batch_size=example.shape[0]):
+            if advice.level == "warning":
+                terminal.note(f"warning: {advice.title}. {advice.text}")
         result = run_with_progress(
             slim_job(session, example, harvest=args.harvest, token=token), "slimming", terminal
         )
@@ -207,6 +254,82 @@ def run_slim(args: argparse.Namespace, token: CancelToken, terminal: Terminal) -
         session.apply(slim_operation(result))  # raises "nothing to slim" when nothing went
         save(session, opened, args.out, out_format, token, terminal)
     return 0
+
+
+def run_costlab(args: argparse.Namespace, token: CancelToken, terminal: Terminal) -> int:
+    """``costlab``: the table of sizes x ratios, or the speed test with its explanation."""
+    if args.batch_size < 1 or (args.threads is not None and args.threads < 1):
+        raise UsageError("--batch-size and --threads must be 1 or more")
+    if args.speed_test:
+        test = run_with_progress(
+            speed_test_job(threads=args.threads, token=token, min_run_time=args.min_run_time),
+            "speed test",
+            terminal,
+        )
+        table = Table(
+            title=f"speed test: batch {test.batch_size}, {test.size}x{test.size} Linear, "
+            f"{test.ratio:.0%} pruned",
+            title_justify="left",
+        )
+        for name in ("form", "median ms", "speed-up vs dense"):
+            table.add_column(name, justify="left" if name == "form" else "right")
+        for form, ms in (
+            ("dense", test.dense_ms),
+            ("masked (zeros in a dense tensor)", test.masked_ms),
+            ("sparse kernel (ours)", test.sparse_ms),
+            ("torch CSR", test.torch_csr_ms),
+            ("physically smaller (structured)", test.small_ms),
+        ):
+            table.add_row(form, _ms(ms), f"{test.dense_ms / ms:.2f}x")
+        terminal.out.print(table)
+        terminal.result(test.explanation)
+        return 0
+    job = cost_lab_job(
+        tuple(args.sizes),
+        tuple(args.ratios),
+        batch_size=args.batch_size,
+        threads=args.threads,
+        min_run_time=args.min_run_time,
+        token=token,
+    )
+    rows = run_with_progress(job, "measuring", terminal)
+    table = Table(title=f"cost lab: batch {args.batch_size}", title_justify="left")
+    for name in (
+        "size",
+        "ratio",
+        "kind",
+        "non-zeros",
+        "FLOPs",
+        "dense ms",
+        "masked ms",
+        "sparse kernel ms",
+        "smaller ms",
+    ):
+        table.add_column(name, justify="left" if name == "kind" else "right")
+    for row in rows:
+        table.add_row(
+            f"{row.size}x{row.size}",
+            f"{row.ratio:.0%}",
+            row.kind,
+            f"{row.nonzeros:,}",
+            f"{row.flops:,}",
+            _ms(row.dense_ms),
+            _ms(row.masked_ms),
+            _ms(row.sparse_ms),
+            _ms(row.small_ms),
+        )
+    terminal.out.print(table)
+    return 0
+
+
+def _ratios(text: str) -> tuple[float, ...]:
+    try:
+        ratios = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: ratios such as 0,0.5,0.9") from None
+    if not ratios or any(not 0.0 <= r < 1.0 for r in ratios):
+        raise argparse.ArgumentTypeError(f"{text!r}: ratios from 0 up to (not including) 1")
+    return ratios
 
 
 def _forms(text: str) -> tuple[str, ...]:
