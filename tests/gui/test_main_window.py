@@ -689,3 +689,13 @@ def test_make_permanent_refreshes_the_original_view_and_histogram(qtbot, window)
     assert_shows(window.layer_views.views[0], displayed(window, session.effective(FC)))
     after = window.histogram.counts()
     assert after is not before and after.pruned[1:].sum() == 0
+
+
+def test_the_pattern_lab_is_built_when_its_tab_is_first_shown(qtbot, window):
+    """It takes ~0.3 s to build: the window does not pay that before it opens."""
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    page = window.tabs.widget(titles.index("Pattern lab"))
+    assert page.widget() is None
+    window.tabs.setCurrentWidget(page)
+    assert page.widget() is window.pattern_lab
+    assert window.pattern_lab.isVisible()
