@@ -7,8 +7,12 @@ input channels) and, for convolutions, fully pruned kernels, as Distiller's
 summary does. FLOPs use ``torch.utils.flop_counter``'s formulas (2 per
 multiply-add) for the session's example input; a layer's effective FLOPs are
 its dense FLOPs times the fraction of its weights kept (what a sparse kernel
-would execute). Sizes: dense = every parameter and buffer at its dtype;
-sparse = kept values plus a 1-bit-per-weight mask for pruned layers.
+would execute). Layers the counter has no formula for (recurrent layers,
+attention's fused internals, any other module with weights of its own that is
+not a Linear, a convolution, a normalization or an embedding) are listed in
+:attr:`ModelStats.not_counted` rather than silently left out. Sizes: dense =
+every parameter and buffer at its dtype; sparse = kept values plus a
+1-bit-per-weight mask for pruned layers.
 """
 
 from __future__ import annotations
@@ -76,6 +80,35 @@ class LayerStats:
 
 
 @dataclass(frozen=True)
+class UncountedLayer:
+    """A module that ran in the FLOP-counting pass but whose FLOPs are not counted."""
+
+    name: str  # qualified module name
+    module_type: str  # e.g. "LSTM", "MultiheadAttention"
+
+
+#: Modules with weights whose FLOPs are negligible or nil (lookups, normalizations):
+#: leaving them out of the count is not worth a warning.
+NEGLIGIBLE_FLOPS: tuple[type[nn.Module], ...] = (
+    nn.Embedding,
+    nn.EmbeddingBag,
+    nn.modules.batchnorm._NormBase,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.RMSNorm,
+    nn.PReLU,
+)
+
+
+@dataclass(frozen=True)
+class FlopCount:
+    """Dense FLOPs per Linear/Conv module (``""``: the total) and what was not counted."""
+
+    per_module: dict[str, int]
+    not_counted: tuple[UncountedLayer, ...]
+
+
+@dataclass(frozen=True)
 class ModelStats:
     """Whole-model statistics plus one :class:`LayerStats` per prunable parameter."""
 
@@ -85,6 +118,8 @@ class ModelStats:
     bytes_sparse: int
     flops_dense: int | None
     flops_effective: int | None
+    #: Modules whose FLOPs the counter does not know (empty without an example input).
+    not_counted: tuple[UncountedLayer, ...] = ()
 
     @property
     def prunable_params(self) -> int:
@@ -119,6 +154,12 @@ class ModelStats:
 
 
 def layer_flops(session: PruningSession) -> dict[str, int] | None:
+    """Dense FLOPs of each Linear/Conv module (see :func:`count_flops`); None without input."""
+    counted = count_flops(session)
+    return None if counted is None else counted.per_module
+
+
+def count_flops(session: PruningSession) -> FlopCount | None:
     """Dense FLOPs of each Linear/Conv module (by qualified name) for the example input.
 
     One forward pass with hooks that apply ``torch.utils.flop_counter``'s own
@@ -126,11 +167,15 @@ def layer_flops(session: PruningSession) -> dict[str, int] | None:
     shapes each layer sees. ``FlopCounterMode`` itself is not used: entering it
     imports torch._dynamo (1.2 s, and crashes PySide6's import hook when it
     happens in a worker thread). The key ``""`` holds the model total; matmuls
-    outside Linear/Conv layers are not counted.
+    outside Linear/Conv layers are not counted: the modules with weights that
+    ran and have no formula are returned as ``not_counted`` (with their
+    Linear/Conv children that their own forward bypasses, such as attention's
+    ``out_proj``, left out of the per-module figures).
     """
     if session.example_input is None:
         return None
     flops: dict[str, int] = {}
+    ran: set[str] = set()
 
     def count(
         name: str, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor
@@ -156,6 +201,11 @@ def layer_flops(session: PruningSession) -> dict[str, int] | None:
         for name, module in session.model.named_modules()
         if isinstance(module, nn.Linear | _ConvNd)
     ]
+    handles += [
+        module.register_forward_hook(lambda _m, _i, _o, name=name: ran.add(name))
+        for name, module in session.model.named_modules()
+        if name and _has_no_formula(module)  # the root's own tensors: tokens, positions
+    ]
     model = session.model
     training = [(module, module.training) for module in model.modules()]
     try:
@@ -169,16 +219,35 @@ def layer_flops(session: PruningSession) -> dict[str, int] | None:
         for handle in handles:
             handle.remove()
     flops[""] = sum(flops.values())
-    return flops
+    not_counted = tuple(
+        UncountedLayer(name, type(module).__name__)
+        for name, module in session.model.named_modules()
+        if name in ran
+    )
+    return FlopCount(flops, not_counted)
+
+
+def _has_no_formula(module: nn.Module) -> bool:
+    """Whether ``module`` multiplies by weights of its own that no FLOP formula here covers."""
+    if isinstance(module, nn.RNNBase | nn.RNNCellBase | nn.MultiheadAttention):
+        return True
+    if isinstance(module, (nn.Linear, _ConvNd, *NEGLIGIBLE_FLOPS)):
+        return False
+    return any(p.dim() >= 2 for p in module.parameters(recurse=False))
 
 
 def stats_job(session: PruningSession, token: CancelToken = NEVER_CANCELLED) -> Job[ModelStats]:
     """A job computing :class:`ModelStats` for the session's current state."""
-    flops = layer_flops(session)
+    counted = count_flops(session)
+    flops = None if counted is None else counted.per_module
+    uncounted = () if counted is None else counted.not_counted
+    inside = tuple(f"{layer.name}." for layer in uncounted)
     layers: list[LayerStats] = []
     for i, name in enumerate(session.names):
         token.check()
-        layers.append(_layer_stats(session, name, flops))
+        # A Linear inside an uncounted module (attention's out_proj) has no figure of its own.
+        hidden = flops is not None and name.startswith(inside)
+        layers.append(_layer_stats(session, name, None if hidden else flops))
         yield Progress((i + 1) / len(session.names), f"measured {name}")
     model = session.model
     tensors = [*model.parameters(), *model.buffers()]
@@ -200,6 +269,7 @@ def stats_job(session: PruningSession, token: CancelToken = NEVER_CANCELLED) -> 
         bytes_sparse=bytes_sparse,
         flops_dense=flops_dense,
         flops_effective=flops_effective,
+        not_counted=uncounted,
     )
 
 

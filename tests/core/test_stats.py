@@ -266,3 +266,40 @@ def test_progress_reaches_one(masked: PruningSession) -> None:
     run_job(stats_job(masked), lambda p: fractions.append(p.fraction))
     assert fractions == sorted(fractions)
     assert fractions[-1] == 1.0
+
+
+# ----------------------------------------------------------- not counted
+class Recurrent(nn.Module):
+    """Embedding -> LSTM -> attention -> Linear head: two layers without a FLOP formula."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(20, 8)
+        self.lstm = nn.LSTM(8, 8, batch_first=True)
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.head = nn.Linear(8, 5)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x, _ = self.lstm(self.emb(tokens))
+        x, _ = self.attn(x, x, x)
+        return self.head(x)
+
+
+def test_layers_without_a_formula_are_listed_as_not_counted() -> None:
+    session = PruningSession(Recurrent(), example_input=torch.randint(0, 20, (2, 6)))
+    stats = stats_of(session)
+    assert [(u.name, u.module_type) for u in stats.not_counted] == [
+        ("lstm", "LSTM"),
+        ("attn", "MultiheadAttention"),
+    ]
+    # The head is counted; attention's out_proj (bypassed by its fused forward) has no figure.
+    assert layer(stats, "head.weight").flops_dense == 2 * 2 * 6 * 8 * 5
+    assert layer(stats, "attn.out_proj.weight").flops_dense is None
+    assert stats.flops_dense == 2 * 2 * 6 * 8 * 5
+
+
+def test_counted_models_list_nothing_and_no_input_lists_nothing(
+    masked: PruningSession, make_net: Callable[[int], nn.Module]
+) -> None:
+    assert stats_of(masked).not_counted == ()
+    assert stats_of(PruningSession(Recurrent())).not_counted == ()
