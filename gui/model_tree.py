@@ -1,7 +1,9 @@
-"""The model as a tree: modules containing prunable parameters, with live sparsity.
+"""The model as a tree: modules and every parameter, with live sparsity.
 
 :class:`ParameterTreeModel` is a Qt item model over a pruning session:
-module nodes aggregate their parameters; leaves are prunable parameters.
+module nodes aggregate their prunable parameters; leaves are every
+``named_parameters()`` entry, those the session does not prune greyed out (their
+tooltip names the kind that would make them prunable, see :mod:`gui.target_kinds`).
 :class:`SparsityBarDelegate` draws the sparsity column as an inline bar, and
 :class:`ModelTreeView` adds a filter box (matching dotted paths such as
 ``layer4.1.conv2``, or their parts, and type names) and multi-selection.
@@ -25,6 +27,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLineEdit,
+    QMenu,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QTreeView,
@@ -34,12 +37,14 @@ from PySide6.QtWidgets import (
 
 from core.pruning.session import PruningSession
 from gui.icons import family, layer_icon
+from gui.target_kinds import kind_text, offering_kinds
 
 COLUMNS = ("Name", "Type", "Shape", "Params", "Kept", "Sparsity")
 SPARSITY_COLUMN = COLUMNS.index("Sparsity")
 #: The last column a new window shows whole (the tree's dock is sized to fit it).
 KEPT_COLUMN = COLUMNS.index("Kept")
-#: Role holding the parameter name of a leaf ("" for module nodes).
+#: Role holding the parameter name of a prunable leaf ("" for module nodes and for
+#: parameters the session does not prune; their name is under PATH_ROLE).
 PARAM_ROLE = Qt.ItemDataRole.UserRole + 1
 #: Role holding the sparsity as a float in [0, 1].
 SPARSITY_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -47,6 +52,8 @@ SPARSITY_ROLE = Qt.ItemDataRole.UserRole + 2
 PATH_ROLE = Qt.ItemDataRole.UserRole + 3
 #: Role holding the type a row is matched on: the module's, or the owning module's.
 TYPE_ROLE = Qt.ItemDataRole.UserRole + 4
+#: Role holding whether a row is a prunable parameter (False for modules and greyed ones).
+PRUNABLE_ROLE = Qt.ItemDataRole.UserRole + 5
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -59,18 +66,29 @@ class _Node:
     parent: _Node | None = None
     path: str = ""  # dotted path: the module's, or the parameter's qualified name
     children: list[_Node] = field(default_factory=list)
+    prunable: bool = True  # leaves only: whether the session prunes it
+    shape: tuple[int, ...] = ()  # of a leaf the session does not prune
+    kind: str = ""  # the target option that would make such a leaf prunable ("": none)
 
     def row(self) -> int:
         return self.parent.children.index(self) if self.parent else 0
 
     def leaves(self) -> list[_Node]:
+        """The prunable leaves at or below this node."""
         if self.param:
-            return [self]
+            return [self] if self.prunable else []
         return [leaf for child in self.children for leaf in child.leaves()]
+
+    @property
+    def numel(self) -> int:
+        count = 1
+        for size in self.shape:
+            count *= size
+        return count
 
 
 class ParameterTreeModel(QAbstractItemModel):
-    """Item model of a session's prunable parameters grouped by module."""
+    """Item model of a model's parameters grouped by module; the session's targets enabled."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -88,18 +106,36 @@ class ParameterTreeModel(QAbstractItemModel):
         self._leaf_by_param = {}
         self._counts_cache = {}
         if session is not None:
-            modules = dict(session.model.named_modules())
-            for name in session.names:
-                info = session.info(name)
-                parent = self._root
-                path = info.module_name.split(".") if info.module_name else []
-                for depth in range(len(path)):
-                    qualified = ".".join(path[: depth + 1])
-                    parent = self._child(parent, path[depth], type(modules[qualified]).__name__)
-                leaf = _Node(name.rpartition(".")[2], info.module_type, name, parent, path=name)
-                parent.children.append(leaf)
-                self._leaf_by_param[name] = leaf
+            self._build(session)
         self.endResetModel()
+
+    def _build(self, session: PruningSession) -> None:
+        model = session.model
+        modules = dict(model.named_modules(remove_duplicate=False))
+        targets = set(session.names)
+        kinds = offering_kinds(model)
+        # One leaf per tensor (tied weights once), under the session's name if it prunes it.
+        groups: dict[int, list[str]] = {}
+        tensors = {}
+        for name, param in model.named_parameters(remove_duplicate=False):
+            groups.setdefault(id(param), []).append(name)
+            tensors[id(param)] = param
+        for key, names in groups.items():
+            name = next((n for n in names if n in targets), names[0])
+            module_name = name.rpartition(".")[0]
+            parent = self._root
+            path = module_name.split(".") if module_name else []
+            for depth in range(len(path)):
+                qualified = ".".join(path[: depth + 1])
+                parent = self._child(parent, path[depth], type(modules[qualified]).__name__)
+            module_type = type(modules[module_name]).__name__
+            leaf = _Node(name.rpartition(".")[2], module_type, name, parent, path=name)
+            if name not in targets:
+                leaf.prunable = False
+                leaf.shape = tuple(tensors[key].shape)
+                leaf.kind = kinds.get(name, "")
+            parent.children.append(leaf)
+            self._leaf_by_param[name] = leaf
 
     def _child(self, parent: _Node, label: str, type_name: str) -> _Node:
         for child in parent.children:
@@ -139,7 +175,7 @@ class ParameterTreeModel(QAbstractItemModel):
         return [leaf.param for leaf in node.leaves()]
 
     def index_of(self, param: str) -> QModelIndex:
-        """The index (column 0) of a parameter's leaf."""
+        """The index (column 0) of a parameter's leaf (prunable or not)."""
         leaf = self._leaf_by_param.get(param)
         if leaf is None:
             return QModelIndex()
@@ -184,7 +220,11 @@ class ParameterTreeModel(QAbstractItemModel):
         node = self._node(index)
         column = index.column()
         if role == PARAM_ROLE:
-            return node.param
+            return node.param if node.prunable else ""
+        if role == PRUNABLE_ROLE:
+            return bool(node.param and node.prunable)
+        if not node.prunable:
+            return self._fixed_data(node, column, role)
         if role == PATH_ROLE:
             return node.path
         if role == TYPE_ROLE:
@@ -208,7 +248,40 @@ class ParameterTreeModel(QAbstractItemModel):
     def flags(self, index: Index) -> Qt.ItemFlag:
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
+        if not self._node(index).prunable:  # greyed: not a target of the session
+            return Qt.ItemFlag.NoItemFlags
         return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def _fixed_data(self, node: _Node, column: int, role: int) -> object:
+        """What a parameter the session does not prune shows (no counts of kept weights)."""
+        if role == PATH_ROLE:
+            return node.path
+        if role == TYPE_ROLE:
+            return node.type_name
+        if role == Qt.ItemDataRole.DisplayRole:
+            texts = {
+                0: node.label,
+                2: " × ".join(map(str, node.shape)),
+                3: f"{node.numel:,}",
+                5: "not prunable",
+            }
+            return texts.get(column, "")
+        if role == Qt.ItemDataRole.DecorationRole and column == 0:
+            return layer_icon(family(node.type_name))
+        if role == Qt.ItemDataRole.TextAlignmentRole and column >= 3:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            shape = " × ".join(map(str, node.shape))
+            if node.kind:
+                how = (
+                    f"Make it prunable with Model > Prunable parameters > {kind_text(node.kind)} "
+                    "(or right-click the tree)."
+                )
+            else:
+                how = "No kind of target includes it (only weights, biases, embeddings and "
+                how += "parameters of two or more dimensions can be pruned)."
+            return f"{node.param}: {node.type_name} {shape}, not prunable now.\n{how}"
+        return None
 
     # -- formatting -----------------------------------------------------------------
     def _counts(self, node: _Node) -> tuple[int, int]:
@@ -345,6 +418,21 @@ class ModelTreeView(QWidget):
         layout.setSpacing(4)
         layout.addWidget(self.filter)
         layout.addWidget(self.tree)
+        self._context_menu: QMenu | None = None
+
+    def set_context_menu(self, menu: QMenu | None) -> None:
+        """Show ``menu`` (e.g. the prunable kinds) when the tree is right-clicked."""
+        self._context_menu = menu
+        policy = Qt.ContextMenuPolicy
+        self.tree.setContextMenuPolicy(
+            policy.DefaultContextMenu if menu is None else policy.CustomContextMenu
+        )
+        if menu is not None:
+            self.tree.customContextMenuRequested.connect(self._show_context_menu)
+
+    def _show_context_menu(self, pos: object) -> None:
+        if self._context_menu is not None:
+            self._context_menu.popup(self.tree.viewport().mapToGlobal(pos))  # type: ignore[arg-type]
 
     def set_session(self, session: PruningSession | None) -> None:
         """Show ``session``'s parameters (expands everything)."""
