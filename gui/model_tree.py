@@ -17,6 +17,7 @@ from PySide6.QtCore import (
     QAbstractItemModel,
     QModelIndex,
     QPersistentModelIndex,
+    QPoint,
     QRect,
     QSortFilterProxyModel,
     Qt,
@@ -430,9 +431,9 @@ class ModelTreeView(QWidget):
         if menu is not None:
             self.tree.customContextMenuRequested.connect(self._show_context_menu)
 
-    def _show_context_menu(self, pos: object) -> None:
+    def _show_context_menu(self, pos: QPoint) -> None:
         if self._context_menu is not None:
-            self._context_menu.popup(self.tree.viewport().mapToGlobal(pos))  # type: ignore[arg-type]
+            self._context_menu.popup(self.tree.viewport().mapToGlobal(pos))
 
     def set_session(self, session: PruningSession | None) -> None:
         """Show ``session``'s parameters (expands everything)."""
