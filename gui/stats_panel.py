@@ -10,19 +10,39 @@ outlines with :meth:`StatsPanel.show_planned`.
 
 Sizes are in MB of 10^6 bytes; ratios read "dense / pruned", so "7.6x" means
 7.6 times smaller (or fewer FLOPs).
+
+FLOPs need an example input. Given the controller, the panel offers "Set input…"
+beside the FLOPs (it reads "Change input…" once there is one): an
+:class:`~gui.input_spec.InputSpecDialog` asks for a shape, dtype and token-id
+range, the model tries it in a worker, and the spec is remembered for that
+model and used again whenever it is opened. Layers whose FLOPs the counter
+does not know (an LSTM, attention internals) are listed under the figures as
+"not counted".
 """
 
 from __future__ import annotations
 
+import html
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+import torch
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
-from core.analysis.stats import ModelStats
+from core.analysis.stats import ModelStats, UncountedLayer
+from core.common.jobs import CancelToken, Job
 from gui.colormaps import (
     ACCENT_RGB,
     ALARM_RGB,
@@ -34,6 +54,21 @@ from gui.colormaps import (
     sparsity_color,
     style_plot,
 )
+from gui.input_spec import (
+    DTYPES,
+    InputSpec,
+    InputSpecDialog,
+    InputSpecError,
+    check_input_job,
+    prefill_spec,
+    recall_spec,
+    remember_spec,
+    shape_text,
+)
+from gui.target_kinds import model_key
+
+if TYPE_CHECKING:
+    from gui.controller import SessionController
 
 ROW_PX = 24
 """Height of one layer's bar in the chart, in pixels."""
@@ -96,6 +131,26 @@ def format_ratio(dense: float | None, reduced: float | None) -> str:
 def format_percent(fraction: float) -> str:
     """``12.6%``."""
     return f"{100.0 * fraction:.1f}%"
+
+
+def not_counted_text(layers: tuple[UncountedLayer, ...]) -> str:
+    """The sentence listing layers whose FLOPs are not counted ("" when none)."""
+    if not layers:
+        return ""
+    names = ", ".join(f"{layer.name} ({layer.module_type})" for layer in layers)
+    return (
+        f"Not counted: {names}. torch's FLOP counter has no formula for these layers, so "
+        "the FLOPs above leave them out."
+    )
+
+
+def input_text(tensor: torch.Tensor | None) -> str:
+    """``input 1×3×32×32 float32`` from the shape and dtype only (no value is read)."""
+    if tensor is None:
+        return "no example input"
+    names = {dtype: name for name, dtype in DTYPES.items()}
+    dtype = names.get(tensor.dtype, str(tensor.dtype).removeprefix("torch."))
+    return f"input {shape_text(tuple(tensor.shape), '×')} {dtype}"
 
 
 def short_name(name: str, limit: int = NAME_CHARS) -> str:
@@ -250,17 +305,43 @@ def _bar_colors(sparsities: list[float]) -> dict[str, object]:
 
 
 # -- the panel ----------------------------------------------------------------
-class StatsPanel(QWidget):
-    """Whole-model figures above a per-layer sparsity chart (see module docstring)."""
+CHECK_LABEL = "Try example input"
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+
+class StatsPanel(QWidget):
+    """Whole-model figures above a per-layer sparsity chart (see module docstring).
+
+    Signals:
+        input_applied(spec): an :class:`InputSpec` was accepted by the model and is
+            now the session's example input (statistics are being refreshed).
+        input_failed(message): a spec was refused (the message is shown in the
+            dialog if one is open, else under the figures).
+    """
+
+    input_applied = Signal(object)
+    input_failed = Signal(str)
+
+    def __init__(
+        self, parent: QWidget | None = None, controller: SessionController | None = None
+    ) -> None:
         super().__init__(parent)
+        self.controller = controller
         self._values: dict[str, QLabel] = {}
         self._stats: ModelStats | None = None
+        self._spec: InputSpec | None = None
+        self._pending: InputSpec | None = None  # the spec being tried (None: none, or dropped)
+        self._dialog: InputSpecDialog | None = None
+        self._input_error = ""
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.setSpacing(10)
         layout.addWidget(self._build_figures())
+        self.flops_note = QLabel(self)
+        self.flops_note.setObjectName("flops_note")
+        self.flops_note.setWordWrap(True)
+        self.flops_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.flops_note.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(self.flops_note)
         self._legend = QLabel(self)
         self._legend.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(self._legend)
@@ -272,6 +353,10 @@ class StatsPanel(QWidget):
         layout.addWidget(scroll, stretch=1)
         self._update_legend()
         self.clear()
+        if controller is not None:
+            controller.model_loaded.connect(self._on_model_loaded)
+            controller.mutating_changed.connect(lambda _on: self._update_input_widgets())
+        self._update_input_widgets()
 
     def _build_figures(self) -> QWidget:
         box = QWidget(self)
@@ -314,6 +399,19 @@ class StatsPanel(QWidget):
             grid.addWidget(self._caption(title, tip), first_row + offset, 0)
             for col, key in enumerate(keys, start=1):
                 grid.addWidget(self._value(key, tip), first_row + offset, col)
+        self.input_button = QPushButton("Set input…", self)
+        self.input_button.setObjectName("set_input")
+        self.input_button.setToolTip(
+            "Give the example input FLOPs are counted on: its shape including the batch, "
+            "dtype, and for token ids their range. Remembered for this model."
+        )
+        self.input_button.clicked.connect(self.open_input_dialog)
+        self.input_button.setText("Change input…")  # the wider text sets the width
+        self.input_button.setMinimumWidth(self.input_button.sizeHint().width())
+        self.input_label = self._caption("", "the example input FLOPs are counted on")
+        self.input_label.setObjectName("input_description")
+        grid.addWidget(self.input_button, first_row + 1, 4)
+        grid.addWidget(self.input_label, first_row + 1, 5, 1, 2)
 
     def _caption(self, text: str, tip: str) -> QLabel:
         label = QLabel(text, self)
@@ -351,6 +449,7 @@ class StatsPanel(QWidget):
         names = [layer.name for layer in stats.layers]
         self.chart.show_layers(names, [layer.sparsity for layer in stats.layers])
         self._update_legend()
+        self._update_input_widgets()
 
     def show_accuracy(self, accuracy: float) -> None:
         """Show the top-1 test accuracy beside the sparsity (NaN: not measured here)."""
@@ -373,6 +472,7 @@ class StatsPanel(QWidget):
             label.setText("–")
         self.chart.show_layers([], [])
         self._update_legend()
+        self._update_input_widgets()
 
     def value_text(self, key: str) -> str:
         """The text shown for figure ``key`` (one of :data:`VALUE_KEYS`, or ``accuracy``)."""
@@ -385,6 +485,172 @@ class StatsPanel(QWidget):
     def planned_values(self) -> dict[str, float]:
         """Planned per-layer sparsity in percent, as drawn, by layer name."""
         return self.chart.planned_values()
+
+    # -- the example input --------------------------------------------------------
+    def input_spec(self) -> InputSpec | None:
+        """The spec set through this panel for the current model (None: none set here)."""
+        return self._spec
+
+    def not_counted_text(self) -> str:
+        """The "not counted" sentence shown under the figures ("" when none)."""
+        return "" if self._stats is None else not_counted_text(self._stats.not_counted)
+
+    def flops_note_text(self) -> str:
+        """All the text under the figures: an input error, the hint, "not counted"."""
+        return self.flops_note.text()
+
+    def suggested_spec(self) -> tuple[InputSpec, str]:
+        """What the dialog starts from, and why: the current spec, the remembered one,
+        the example input's shape and dtype, or a guess from the first layer."""
+        controller = self._require_controller()
+        loaded, session = controller.loaded, controller.session
+        if loaded is None or session is None:
+            raise RuntimeError("no model is loaded")
+        if self._spec is not None:
+            return self._spec, "the input in use"
+        remembered = recall_spec(model_key(loaded.source, loaded.reference))
+        if remembered is not None:
+            return remembered, "the input remembered for this model"
+        guess, why = prefill_spec(session.model)
+        current = session.example_input
+        names = {dtype: name for name, dtype in DTYPES.items()}
+        if current is not None and current.dim() and current.dtype in names:
+            dtype = names[current.dtype]
+            low, high = (guess.low, guess.high) if guess.is_tokens else (0, 0)
+            return InputSpec(tuple(current.shape), dtype, low, high), "the model's own input"
+        return guess, f"Prefilled: {why}."
+
+    def open_input_dialog(self) -> InputSpecDialog:
+        """Show the input dialog (not modal-blocking); OK tries the spec on the model."""
+        if self._dialog is not None:
+            self._dialog.raise_()
+            return self._dialog
+        spec, hint = self.suggested_spec()
+        dialog = InputSpecDialog(spec, hint, self)
+        dialog.submitted.connect(lambda chosen: self.set_input_spec(chosen, dialog=dialog))
+        dialog.cancel_requested.connect(self._drop_pending)
+        dialog.finished.connect(lambda _result: self._dialog_closed(dialog))
+        self._dialog = dialog
+        dialog.open()
+        return dialog
+
+    def input_dialog(self) -> InputSpecDialog | None:
+        """The open input dialog, if any."""
+        return self._dialog
+
+    def set_input_spec(
+        self, spec: InputSpec, *, remember: bool = True, dialog: InputSpecDialog | None = None
+    ) -> bool:
+        """Try ``spec`` on the model in a worker; if it runs, make it the example input.
+
+        Then statistics are refreshed (FLOPs appear), the spec is remembered for
+        the model (``remember``), ``input_applied`` is emitted and ``dialog``
+        closes. A refused spec is explained in ``dialog`` (or under the figures)
+        and ``input_failed`` is emitted; the previous input stays.
+        """
+        controller = self._require_controller()
+        session = controller.session
+        loaded = controller.loaded
+        if session is None or loaded is None:
+            return False
+        self._pending = spec
+        if dialog is not None:
+            dialog.set_checking(True)
+
+        def job(token: CancelToken) -> Job[torch.Tensor]:
+            return (yield from check_input_job(session, spec, token))
+
+        def done(tensor: torch.Tensor) -> None:
+            if self._pending is not spec or controller.session is not session:
+                return  # cancelled meanwhile, or another model is shown
+            self._pending = None
+            session.example_input = tensor
+            self._spec = spec
+            self._input_error = ""
+            if remember:
+                remember_spec(model_key(loaded.source, loaded.reference), spec)
+            self._update_input_widgets()
+            controller.refresh()
+            self.input_applied.emit(spec)
+            if dialog is not None:
+                dialog.accept()
+
+        def failed(exc: BaseException) -> bool | None:
+            if self._pending is spec:
+                self._pending = None
+            if not isinstance(exc, InputSpecError):
+                if dialog is not None:
+                    dialog.show_error(f"{type(exc).__name__}: {exc}")
+                return None  # the controller reports it too
+            if dialog is not None and dialog.isVisible():
+                dialog.show_error(str(exc))
+            else:
+                origin = "the input given" if remember else "the input remembered for this model"
+                self._input_error = f"FLOPs: {origin} did not fit: {exc}. Use Set input… to fix it."
+                self._update_input_widgets()
+            self.input_failed.emit(str(exc))
+            return True
+
+        return controller.submit(CHECK_LABEL, job, on_result=done, on_error=failed)
+
+    def _on_model_loaded(self) -> None:
+        controller = self._require_controller()
+        self._spec = None
+        self._pending = None
+        self._input_error = ""
+        if self._dialog is not None:
+            self._dialog.reject()
+        loaded = controller.loaded
+        if loaded is not None:
+            remembered = recall_spec(model_key(loaded.source, loaded.reference))
+            if remembered is not None:
+                self.set_input_spec(remembered, remember=False)
+        self._update_input_widgets()
+
+    def _drop_pending(self) -> None:
+        """The dialog was cancelled: forget its spec; stop its check if it is running."""
+        self._pending = None
+        controller = self.controller
+        if controller is not None and controller.busy and controller.runner.label == CHECK_LABEL:
+            controller.cancel()
+
+    def _dialog_closed(self, dialog: InputSpecDialog) -> None:
+        if self._dialog is dialog:
+            self._dialog = None
+        dialog.deleteLater()
+
+    def _require_controller(self) -> SessionController:
+        if self.controller is None:
+            raise RuntimeError("this panel was built without a controller")
+        return self.controller
+
+    def _update_input_widgets(self) -> None:
+        controller = self.controller
+        session = None if controller is None else controller.session
+        self.input_button.setVisible(controller is not None)
+        self.input_label.setVisible(controller is not None)
+        has_input = session is not None and session.example_input is not None
+        self.input_button.setText("Change input…" if has_input else "Set input…")
+        self.input_button.setEnabled(
+            controller is not None and session is not None and not controller.mutating
+        )
+        self.input_label.setText("" if session is None else input_text(session.example_input))
+        alarm = hex_color(ALARM_RGB)
+        notes = []
+        if self._input_error:
+            notes.append((self._input_error, alarm))
+        if self._stats is not None and self._stats.flops_dense is None and controller is not None:
+            notes.append(
+                ("FLOPs need an example input: Set input… gives its shape and dtype.", MUTED)
+            )
+        if text := self.not_counted_text():
+            notes.append((text, alarm))
+        self.flops_note.setText(
+            "<br>".join(
+                f"<span style='color:{color}'>{html.escape(text)}</span>" for text, color in notes
+            )
+        )
+        self.flops_note.setVisible(bool(notes))
 
     def _update_legend(self) -> None:
         def swatch(rgb: tuple[int, int, int], mark: str = "■") -> str:
