@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +24,24 @@ from core.common.errors import PruningError
 from core.common.jobs import CancelToken, Job, Progress
 from core.demos import DigitsData, evaluate_accuracy, load_digits
 from core.io.checkpoints import SavedFiles, save_job
-from core.io.loading import FactoryRequired, TrustRequired, open_model_job, open_session
+from core.io.loading import (
+    TARGET_OPTIONS,
+    FactoryRequired,
+    TrustRequired,
+    open_model_job,
+    open_session,
+)
 from core.io.references import ModelReference
 from core.pruning.history import DEFAULT_BUDGET
 from core.pruning.masks import PackedMask
 from core.pruning.methods.patterns import Pattern
 from core.pruning.operations import GlobalPrune, LayerPrune, MakePermanent, Operation, Reset
 from core.pruning.session import PruningSession
+from core.pruning.targets import find_targets
 from gui.accuracy.measurements import AUTO_ACCURACY, test_accuracy
 from gui.histogram import MagnitudeCounts, largest_pruned, magnitude_counts
 from gui.jobs import JobRunner
+from gui.target_kinds import model_key, remembered_options
 
 
 @dataclass
@@ -249,13 +257,49 @@ class SessionController(QObject):
             self.session.close()
         self.loaded = loaded
         self.session = loaded.session or PruningSession(
-            loaded.model, example_input=loaded.example_input, history_budget=self.history_budget
+            loaded.model,
+            example_input=loaded.example_input,
+            history_budget=self.history_budget,
+            # The kinds of parameters the user made prunable for this model (gui.target_kinds).
+            **remembered_options(model_key(loaded.source, loaded.reference)),
         )
         self.session.history.set_budget(self.history_budget)
         self._mark_saved()
         self.model_loaded.emit()
         self.history_changed.emit()
         self.refresh()
+
+    def retarget(self, options: Mapping[str, bool]) -> None:
+        """Make the kinds of parameters ``options`` choose prunable (see ``TARGET_OPTIONS``).
+
+        Options left out keep their current value. Widening a session with pruning
+        steps adds the new targets, unpruned, and keeps the steps (``model_replaced``);
+        otherwise the session is built again with these options (``model_loaded``),
+        from the unpruned model when it had steps: those are discarded (ask first).
+        """
+        if self.runner.busy:
+            raise RuntimeError("a job is running; wait or cancel it first")
+        session, loaded = self._require_session(), self.loaded
+        assert loaded is not None
+        current = session.target_options
+        wanted = {o: bool(options.get(o, current.get(o, False))) for o in TARGET_OPTIONS}
+        if wanted == current:
+            return
+        if session.operations and all(wanted[o] or not current[o] for o in TARGET_OPTIONS):
+            session.add_targets(info.name for info in find_targets(session.model, **wanted))
+            current.update(wanted)  # saved with the session, so it reopens the same way
+            self.model_replaced.emit()
+            self.history_changed.emit()
+            self.refresh()
+            return
+        model = session.unpruned_copy() if session.operations else session.model
+        fresh = PruningSession(
+            model,
+            example_input=session.example_input,
+            history_budget=self.history_budget,
+            **wanted,
+        )
+        self.load(replace(loaded, model=model, session=fresh))
 
     def open(self, request: OpenRequest) -> bool:
         """Open a model in a worker (after queued commands), then show it.
@@ -264,6 +308,9 @@ class SessionController(QObject):
         loader needs the user first (:class:`TrustRequired`, :class:`FactoryRequired`);
         other errors reach ``open_failed`` and ``error``, and the current model stays.
         """
+
+        # The kinds of parameters the user made prunable for this file (gui.target_kinds).
+        kinds = remembered_options(model_key(request.weights or request.spec, None))
 
         def job(token: CancelToken) -> Job[LoadedModel]:
             opened = yield from open_model_job(
@@ -274,7 +321,7 @@ class SessionController(QObject):
                 token=token,
             )
             yield Progress(0.95, "preparing the session")
-            session = open_session(opened, history_budget=self.history_budget)
+            session = open_session(opened, history_budget=self.history_budget, **kinds)
             data = load_digits() if opened.has_data else None
             return LoadedModel(
                 opened.model,

@@ -54,6 +54,7 @@ from gui.model_tree import ModelTreeView
 from gui.pattern_lab import PatternLab
 from gui.speed import CostLabPanel, SpeedPanel
 from gui.stats_panel import StatsPanel
+from gui.target_kinds import TargetKindsMenu
 
 
 def _elongation(shape: tuple[int, int]) -> float:
@@ -102,7 +103,7 @@ class MainWindow(QMainWindow):
         self.tree = ModelTreeView(self)
         self.layer_views = LayerViews(self)
         self.histogram = MagnitudeHistogram(self)
-        self.stats_panel = StatsPanel(self)
+        self.stats_panel = StatsPanel(self, self.controller)
         self._pattern_lab: PatternLab | None = None  # built when first shown (see pattern_lab)
         self._before_presentation: tuple[QByteArray, Qt.WindowState] | None = None
         self.layer_controls = LayerControls(self.controller)
@@ -229,6 +230,12 @@ class MainWindow(QMainWindow):
                 "can no longer be undone",
             )
         )
+
+        model_menu = bar.addMenu("&Model")
+        #: Which kinds of parameters are prunable (also the model tree's context menu).
+        self.kinds_menu = TargetKindsMenu(self.controller, self)
+        model_menu.addMenu(self.kinds_menu)
+        self.tree.set_context_menu(self.kinds_menu)
 
         view = bar.addMenu("&View")
         for dock in (self.tree_dock, self.history_dock, self.controls_dock):
