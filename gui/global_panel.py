@@ -477,6 +477,11 @@ class GlobalPanel(QWidget):
         c.mutating_changed.connect(self._on_busy)
         c.error.connect(self._on_controller_error)
 
+    @property
+    def plan_scheduled(self) -> bool:
+        """Whether a live plan is waiting for the controls to settle."""
+        return self._plan_timer.isActive()
+
     # -- public API -----------------------------------------------------------------------------
     def set_targets(self, names: tuple[str, ...]) -> None:
         """Include exactly ``names`` (empty: every layer)."""

@@ -247,6 +247,11 @@ class LayerControls(QWidget):
 
     # -- public API -------------------------------------------------------------------------
     @property
+    def preview_scheduled(self) -> bool:
+        """Whether a live preview is waiting for the controls to settle."""
+        return self._preview_timer.isActive()
+
+    @property
     def targets(self) -> tuple[str, ...]:
         """The layers the controls act on."""
         return self._targets

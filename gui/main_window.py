@@ -302,7 +302,7 @@ class MainWindow(QMainWindow):
     def open_demo(self, name: str) -> None:
         """Open one of the built-in demo models (asks first if pruning work is unsaved)."""
         if self.may_discard_work():
-            self._load(load_builtin_demo(name))
+            self.load_model(load_builtin_demo(name))
 
     def may_discard_work(self) -> bool:
         """True when nothing unsaved would be lost, or the user says to discard it."""
@@ -381,23 +381,25 @@ class MainWindow(QMainWindow):
         if self.controller.session is None:  # the window is never left without a model
             self.open_demo(DEMO_NAMES[0])
 
-    def _load(self, loaded: LoadedModel) -> None:
+    def load_model(self, loaded: LoadedModel) -> None:
+        """Show a model already in memory (a demo, or one a script or test built)."""
         if self.controller.busy:
             self.show_error("Wait for the running job to finish (or cancel it) first.", "")
             return
         self.controller.load(loaded)
         self.setWindowTitle(f"PruneScope — {loaded.name}")
 
-    def _recent(self) -> list[str]:
+    def recent_files(self) -> list[str]:
+        """File > Open recent's paths, newest first."""
         return self.files.recent()
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
-        for path in self._recent():
+        for path in self.recent_files():
             self.recent_menu.addAction(
                 self._action(path, lambda _=False, p=path: self.open_model_file(p))
             )
-        self.recent_menu.setEnabled(bool(self._recent()))
+        self.recent_menu.setEnabled(bool(self.recent_files()))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()

@@ -347,7 +347,7 @@ def test_busy_dims_and_pauses(layer_views):
 
 def _frames_the_matrix(view: HeatmapView, rows: int, cols: int) -> bool:
     """The matrix fills the view along one axis and is wholly inside along the other."""
-    (x0, x1), (y0, y1) = view._plot.vb.viewRange()
+    (x0, x1), (y0, y1) = view.plot_item.vb.viewRange()
     tight_x = abs(x0) < 0.5 and abs(x1 - cols) < 0.5 and y0 <= 0.5 and y1 >= rows - 0.5
     tight_y = abs(y0) < 0.5 and abs(y1 - rows) < 0.5 and x0 <= 0.5 and x1 >= cols - 0.5
     return tight_x or tight_y
@@ -370,12 +370,12 @@ def test_a_matrix_set_before_the_view_has_its_size_still_fills_it(qtbot):
 def test_a_user_zoom_is_kept_when_the_view_resizes(view, qtbot):
     view.set_matrix(torch.randn(40, 40), "weights")
     qtbot.waitUntil(lambda: _frames_the_matrix(view, 40, 40), timeout=3000)
-    view._plot.vb.scaleBy((0.5, 0.5))
-    view._plot.vb.sigRangeChangedManually.emit(view._plot.vb.state["mouseEnabled"])
-    zoomed = view._plot.vb.viewRange()
+    view.plot_item.vb.scaleBy((0.5, 0.5))
+    view.plot_item.vb.sigRangeChangedManually.emit(view.plot_item.vb.state["mouseEnabled"])
+    zoomed = view.plot_item.vb.viewRange()
     assert not view.fitted
     view.resize(view.width() + 80, view.height())
     qtbot.wait(50)
     assert not _frames_the_matrix(view, 40, 40)
-    assert view._plot.vb.viewRange() != [[0, 40], [0, 40]]
+    assert view.plot_item.vb.viewRange() != [[0, 40], [0, 40]]
     assert zoomed[0][1] - zoomed[0][0] < 40

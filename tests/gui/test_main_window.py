@@ -475,7 +475,7 @@ def cancel_a_global_prune(qtbot, window: MainWindow, monkeypatch) -> tuple[dict,
     monkeypatch.setattr(CancelToken, "check", slow_check)
     torch.manual_seed(0)
     model = nn.Sequential(*(nn.Linear(512, 512) for _ in range(4)))
-    window._load(LoadedModel(model, "big"))
+    window.load_model(LoadedModel(model, "big"))
     wait_idle(qtbot, window)
     session = window.controller.session
     assert session.names == [f"{i}.weight" for i in range(4)]
@@ -602,7 +602,7 @@ def test_open_whole_model_file_and_reject_state_dict(qtbot, window, tmp_path):
     assert "0.weight" in window.layer_title.text()
     assert "whole.pt" in window.windowTitle()
     assert "not measured" in window.accuracy_label.text()
-    assert str(whole) in window._recent()
+    assert str(whole) in window.recent_files()
     assert torch.equal(session.effective("0.weight"), model[0].weight.detach())
 
     state = tmp_path / "state.pt"
@@ -614,7 +614,7 @@ def test_open_whole_model_file_and_reject_state_dict(qtbot, window, tmp_path):
     close_error_dialogs()
     # the model already open stays open and usable
     assert window.controller.session is session
-    assert str(state) not in window._recent()
+    assert str(state) not in window.recent_files()
     apply_l1(qtbot, window, "2.weight", 40.0)
     assert session.sparsity("2.weight") == round(0.4 * 15) / 15
 
@@ -643,7 +643,7 @@ def test_geometry_and_recent_files_persist(qtbot, window, settings_dir, tmp_path
     again = make_window(qtbot)
     try:
         assert again.size() == size
-        assert str(whole) in again._recent()
+        assert str(whole) in again.recent_files()
         texts = [action.text() for action in again.recent_menu.actions()]
         assert str(whole) in texts
         assert again.recent_menu.isEnabled()

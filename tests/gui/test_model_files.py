@@ -56,7 +56,7 @@ def test_a_weights_file_asks_for_its_factory_once_and_remembers_it(
     assert len(asked) == 1
     session = window.controller.session
     assert torch.equal(session.effective(CONV), model.state_dict()[CONV])
-    assert str(path.resolve()) in window._recent()
+    assert str(path.resolve()) in window.recent_files()
     assert window.files.remembered_factory(str(path)) == (
         "core.demos:build_demo_architecture",
         {"name": "cnn"},

@@ -43,7 +43,7 @@ def visible_params(tree) -> list[str]:
 
 
 def open_nested(qtbot, window) -> None:
-    window._load(LoadedModel(nested_model(), "nested"))
+    window.load_model(LoadedModel(nested_model(), "nested"))
     qtbot.waitUntil(lambda: window.controller.loaded.name == "nested", timeout=20_000)
     wait_idle(qtbot, window)
 

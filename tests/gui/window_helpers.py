@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.exceptions import TimeoutError as QtTimeoutError
 
@@ -17,20 +17,12 @@ STUCK_TIMEOUT = 3_000  # where a bug would leave the window busy for ever
 def wait_idle(qtbot, window: MainWindow, timeout: int = TIMEOUT) -> None:
     """Until no job runs or is about to start and every heatmap shows its full image."""
 
-    timers = [
-        t
-        for t in (
-            getattr(window.layer_controls, "_preview_timer", None),
-            getattr(window.global_panel, "_plan_timer", None),
-        )
-        if isinstance(t, QTimer)
-    ]
-
     def idle() -> bool:
         return (
             not window.controller.busy
             and not window.layer_views.pending
-            and not any(t.isActive() for t in timers)
+            and not window.layer_controls.preview_scheduled
+            and not window.global_panel.plan_scheduled
         )
 
     try:
@@ -39,7 +31,9 @@ def wait_idle(qtbot, window: MainWindow, timeout: int = TIMEOUT) -> None:
         views = window.layer_views.views
         raise AssertionError(
             f"not idle: busy={window.controller.busy} ({window.controller.runner.label!r}), "
-            f"pending={[v.pending for v in views]}, timers={[t.isActive() for t in timers]}"
+            f"pending={[v.pending for v in views]}, "
+            f"previews={window.layer_controls.preview_scheduled}, "
+            f"plans={window.global_panel.plan_scheduled}"
         ) from None
 
 
