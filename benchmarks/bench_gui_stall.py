@@ -144,8 +144,8 @@ def main() -> None:
     from core.pruning import scatter
     from core.pruning.operations import GlobalPrune
     from core.viz import display
-    from gui.controller import LoadedModel
-    from gui.main_window import MainWindow
+    from gui.session.controller import LoadedModel
+    from gui.window.main_window import MainWindow
 
     display.warm_up()  # as gui/app.py does in the background at startup
     scatter.warm_up()

@@ -1,7 +1,7 @@
 """How fast does a big weight matrix appear in a HeatmapView? Prints one JSON line per size.
 
 For each n in SIZES, an n × n float32 matrix (torch.randn, seeded) is shown in a
-1024 × 1024-pixel :class:`gui.heatmap.HeatmapView` (offscreen Qt):
+1024 × 1024-pixel :class:`gui.heatmap.heatmap.HeatmapView` (offscreen Qt):
 
 * ``first_ms``: ``set_matrix`` → first painted image (``processEvents`` + ``grab``);
 * ``full_ms``: ``set_matrix`` → the full-information image painted (worker done,
@@ -36,7 +36,7 @@ from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from core.viz import display
-from gui.heatmap import HeatmapView
+from gui.heatmap.heatmap import HeatmapView
 
 SIZES = (512, 4096, 8192, 16384)
 REPEATS = 5

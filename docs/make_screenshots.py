@@ -22,7 +22,7 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication
 
     from core.pruning.operations import GlobalPrune
-    from gui.main_window import MainWindow
+    from gui.window.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
     QCoreApplication.setOrganizationName("PruneScopeScreenshots")

@@ -144,8 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from gui.controller import OpenRequest
-    from gui.main_window import MainWindow
+    from gui.session.controller import OpenRequest
+    from gui.window.main_window import MainWindow
 
     QApplication.setApplicationName(APP_NAME)
     QApplication.setOrganizationName(APP_NAME)

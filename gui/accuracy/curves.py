@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from core.training.finetune import EpochRecord
-from gui.colormaps import ACCENT_RGB, BACKGROUND, INK, NEUTRAL_RGB, hex_color, style_plot
+from gui.widgets.colormaps import ACCENT_RGB, BACKGROUND, INK, NEUTRAL_RGB, hex_color, style_plot
 
 TRAIN_RGB: tuple[int, int, int] = (33, 113, 181)
 """Training loss (a Blues shade)."""

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.training.data import DATA_HELP
-from gui.colormaps import ALARM_RGB, MUTED, hex_color
+from gui.widgets.colormaps import ALARM_RGB, MUTED, hex_color
 
 #: (kind, what the combo box says, what the text field asks for).
 KINDS: tuple[tuple[str, str, str], ...] = (

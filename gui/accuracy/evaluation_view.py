@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.training.evaluate import Evaluation
-from gui.colormaps import ALARM_RGB, MUTED, sparsity_color
+from gui.widgets.colormaps import ALARM_RGB, MUTED, sparsity_color
 
 Index = QModelIndex | QPersistentModelIndex
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from core.common.errors import PruningError
 from core.training.finetune import AUGMENTATIONS, OPTIMIZERS, SCHEDULES, FinetuneConfig
-from gui.colormaps import ALARM_RGB, hex_color
+from gui.widgets.colormaps import ALARM_RGB, hex_color
 
 DEFAULTS = FinetuneConfig(
     epochs=10,

@@ -10,7 +10,7 @@ loaded yet; a mismatch with the model is shown in the data box and nothing else
 runs.
 
 An evaluation is stored at the history position it was measured at
-(``"evaluation:<split>"``, see :mod:`gui.accuracy.measurements`), so the history
+(``"evaluation:<split>"``, see :mod:`gui.session.measurements`), so the history
 list shows accuracy beside each step that has one, and going back to a step
 shows what was measured there.
 """
@@ -48,9 +48,9 @@ from gui.accuracy.curves import FinetuneCurves
 from gui.accuracy.data_source import DataChoice, DataSourceBox
 from gui.accuracy.evaluation_view import EvaluationView, percent
 from gui.accuracy.finetune_form import FinetuneForm
-from gui.accuracy.measurements import evaluation_key
-from gui.colormaps import ALARM_RGB, INK, MUTED, hex_color
-from gui.controller import SessionController
+from gui.session.controller import SessionController
+from gui.session.measurements import evaluation_key
+from gui.widgets.colormaps import ALARM_RGB, INK, MUTED, hex_color
 
 SPLITS: tuple[tuple[str, str], ...] = (
     ("test", "Test"),

@@ -18,7 +18,7 @@ from PySide6.QtGui import QColor
 
 from gui.speed.forms import FORM_COLORS, FORM_TIPS, form_label, form_rank
 from gui.speed.row_table import ModelIndex, RowTableModel
-from gui.stats_panel import format_count, format_si
+from gui.widgets.formatting import format_count, format_si
 
 if TYPE_CHECKING:
     from core.speed.benchmark import FormResult

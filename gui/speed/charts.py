@@ -26,9 +26,17 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QWidget
 
-from gui.colormaps import ACCENT_RGB, BACKGROUND, FRAME_RGB, INK, MUTED, hex_color, style_plot
 from gui.speed.benchmark_table import format_speedup
 from gui.speed.forms import FORM_COLORS, form_axis_label, form_rank
+from gui.widgets.colormaps import (
+    ACCENT_RGB,
+    BACKGROUND,
+    FRAME_RGB,
+    INK,
+    MUTED,
+    hex_color,
+    style_plot,
+)
 
 if TYPE_CHECKING:
     from core.speed.benchmark import FormResult

@@ -43,14 +43,14 @@ from PySide6.QtWidgets import (
 from core.common.jobs import CancelToken, Job
 from core.speed.cost_lab import CostRow, SpeedTest, cost_lab_job, speed_test_job
 from core.speed.timing import default_threads
-from gui.method_pages import ERROR_STYLE, INFO_STYLE, add_row, make_form, note_label
 from gui.speed.charts import CostLabChart, SpeedTestChart
 from gui.speed.cost_table import HEADERS, CostTableModel
 from gui.speed.inputs import format_list, parse_positive_ints, parse_ratios
 from gui.speed.tracked_job import TrackedJob
+from gui.widgets.forms import ERROR_STYLE, INFO_STYLE, add_row, make_form, note_label
 
 if TYPE_CHECKING:
-    from gui.controller import SessionController
+    from gui.session.controller import SessionController
 
 DEFAULT_SIZES = (100, 500, 1000)
 DEFAULT_RATIOS = (0.0, 0.2, 0.5, 0.8, 0.9)

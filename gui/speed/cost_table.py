@@ -15,7 +15,7 @@ from PySide6.QtGui import QColor
 
 from gui.speed.benchmark_table import format_ms
 from gui.speed.row_table import ModelIndex, RowTableModel
-from gui.stats_panel import format_count, format_si
+from gui.widgets.formatting import format_count, format_si
 
 if TYPE_CHECKING:
     from core.speed.cost_lab import CostRow

@@ -7,7 +7,7 @@ is, and one colour used by the table and every chart.
 
 from __future__ import annotations
 
-from gui.colormaps import ACCENT_RGB, NEUTRAL_RGB, PRUNED_RGB
+from gui.widgets.colormaps import ACCENT_RGB, NEUTRAL_RGB, PRUNED_RGB
 
 FORM_ORDER: tuple[str, ...] = ("dense", "masked", "sparse", "slim", "semi_structured")
 """The forms in the order the panel lists them (the engine's ``FORMS``)."""

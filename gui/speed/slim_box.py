@@ -46,13 +46,20 @@ from PySide6.QtWidgets import (
 from core.common.jobs import CancelToken, Job, Progress, scaled
 from core.pruning.groups import GroupPrune
 from core.pruning.slim import SlimResult, harvest_candidates, slim_job, slim_operation
-from gui.method_pages import ERROR_STYLE, INFO_STYLE, add_row, make_form, note_label, percent_slider
 from gui.speed.tracked_job import TrackedJob
+from gui.widgets.forms import (
+    ERROR_STYLE,
+    INFO_STYLE,
+    add_row,
+    make_form,
+    note_label,
+    percent_slider,
+)
 
 if TYPE_CHECKING:
     from core.pruning.session import PruningSession
     from core.pruning.slim import HarvestCandidate
-    from gui.controller import SessionController
+    from gui.session.controller import SessionController
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 SETTINGS_GROUP = "slim"

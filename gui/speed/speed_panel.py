@@ -14,7 +14,7 @@
   find channels unstructured pruning left all-zero. The slim model is measured
   as the "slim" form by the next benchmark.
 
-Every measurement runs as a job through the :class:`~gui.controller.SessionController`
+Every measurement runs as a job through the :class:`~gui.session.controller.SessionController`
 (one job at a time); nothing here touches the session's tensors on the GUI thread.
 """
 
@@ -51,8 +51,6 @@ from core.common.jobs import CancelToken, Job, Progress
 from core.speed.advice import speed_advice
 from core.speed.benchmark import BenchmarkConfig, BenchmarkReport, FormResult, benchmark_job
 from core.speed.timing import default_threads
-from gui.colormaps import ACCENT_RGB
-from gui.method_pages import ERROR_STYLE, INFO_STYLE, add_row, make_form, note_label
 from gui.speed.advice_view import AdviceView
 from gui.speed.benchmark_table import HEADERS, BenchmarkTableModel
 from gui.speed.charts import LatencyChart, SpeedupChart, legend_html
@@ -60,12 +58,14 @@ from gui.speed.forms import FORM_COLORS, FORM_ORDER, FORM_TIPS, form_label
 from gui.speed.inputs import format_list, parse_positive_ints, parse_shape
 from gui.speed.slim_box import SlimBox
 from gui.speed.tracked_job import TrackedJob
+from gui.widgets.colormaps import ACCENT_RGB
+from gui.widgets.forms import ERROR_STYLE, INFO_STYLE, add_row, make_form, note_label
 
 if TYPE_CHECKING:
     from core.analysis.stats import ModelStats
     from core.pruning.slim import SlimResult
     from core.speed.advice import Advice
-    from gui.controller import SessionController
+    from gui.session.controller import SessionController
 
 DEFAULT_BATCHES = "1, 16, 64"
 TABLE_MIN_ROWS = 3

@@ -18,10 +18,10 @@ from PySide6.QtCore import QObject, Signal
 
 from core.common.errors import JobCancelled
 from core.common.jobs import CancelToken, Job
-from gui.jobs import JobRunner
+from gui.session.jobs import JobRunner
 
 if TYPE_CHECKING:
-    from gui.controller import SessionController
+    from gui.session.controller import SessionController
 
 MakeJob = Callable[[CancelToken], Job[Any]]
 

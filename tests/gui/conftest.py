@@ -11,7 +11,7 @@ import shiboken6
 from PySide6.QtCore import QCoreApplication, QSettings
 from pytestqt.exceptions import TimeoutError as QtTimeoutError
 
-from gui.main_window import MainWindow
+from gui.window.main_window import MainWindow
 from tests.gui.window_helpers import close_error_dialogs, make_window, wait_idle
 
 

@@ -20,10 +20,10 @@ from core.training.evaluate import Evaluation
 from core.training.finetune import EpochRecord, FinetuneResult
 from gui.accuracy.data_source import DataChoice, DataSourceBox
 from gui.accuracy.finetune_form import DEFAULTS, FinetuneForm
-from gui.accuracy.measurements import AUTO_ACCURACY, evaluation_key
 from gui.accuracy.panel import AccuracyPanel
-from gui.main_window import MainWindow
-from gui.stats_panel import StatsPanel
+from gui.panels.stats_panel import StatsPanel
+from gui.session.measurements import AUTO_ACCURACY, evaluation_key
+from gui.window.main_window import MainWindow
 from tests.gui.window_helpers import CONV, FC, TIMEOUT, apply_l1, error_dialogs, wait_idle
 
 GATED_MODULE = "prunescope_test_gated_digits"

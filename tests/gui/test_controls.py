@@ -26,11 +26,17 @@ from core.pruning.methods import (
 from core.pruning.operations import GlobalPrune, LayerPrune
 from core.pruning.session import PruningSession
 from core.pruning.targets import TargetInfo
-from gui import layer_controls
-from gui.controller import SessionController, load_builtin_demo
-from gui.global_panel import CAP, INCLUDE, PLANNED, GlobalPanel, LayerTableModel, parse_cap
-from gui.layer_controls import PREVIEW_DELAY_MS, LayerControls, RemainingUnknown
-from gui.method_pages import ParamPage, ThresholdPage, make_page, offered_methods
+from gui.pruning import layer_controls
+from gui.pruning.global_panel import CAP, INCLUDE, PLANNED, GlobalPanel, LayerTableModel, parse_cap
+from gui.pruning.layer_controls import LayerControls, RemainingUnknown
+from gui.pruning.method_pages import (
+    PREVIEW_DELAY_MS,
+    ParamPage,
+    ThresholdPage,
+    make_page,
+    offered_methods,
+)
+from gui.session.controller import SessionController, load_builtin_demo
 
 CONV = "block1.conv1.weight"  # (16, 16, 3, 3): 2,304 weights
 STEM = "stem.conv.weight"  # (16, 1, 3, 3): 144 weights

@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from core.speed.cost_lab import CostRow
-from gui.controller import SessionController, load_builtin_demo
+from gui.session.controller import SessionController, load_builtin_demo
 from gui.speed import CostLabPanel
 from gui.speed.cost_table import DENSE, KIND, RATIO, SIZE, SMALL, SPARSE
 

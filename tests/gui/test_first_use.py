@@ -7,12 +7,12 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QHeaderView
 
-from gui.colormaps import hex_color
-from gui.global_panel import LAYER
-from gui.heatmap import HeatmapView
-from gui.heatmap_items import PRUNED_CELL_COLOR
-from gui.layer_controls import PREVIEW_DELAY_MS
-from gui.layer_views import LayerViews
+from gui.heatmap.heatmap import HeatmapView
+from gui.heatmap.heatmap_items import PRUNED_CELL_COLOR
+from gui.heatmap.layer_views import LayerViews
+from gui.pruning.global_panel import LAYER
+from gui.pruning.method_pages import PREVIEW_DELAY_MS
+from gui.widgets.colormaps import hex_color
 from tests.gui.window_helpers import wait_idle
 
 

@@ -8,9 +8,9 @@ import torch
 from PySide6.QtCore import QPoint, QPointF, Qt
 
 from core.viz.display import ALL, display_matrix, signed_pixels
-from gui import heatmap
-from gui.heatmap import HeatmapView
-from gui.layer_views import LayerViews, view_columns
+from gui.heatmap import heatmap
+from gui.heatmap.heatmap import HeatmapView
+from gui.heatmap.layer_views import LayerViews, view_columns
 
 
 @pytest.fixture

@@ -17,8 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from core.analysis.stats import stats_job
 from core.common.jobs import run_job
-from gui.controller import LoadedModel, SessionController
-from gui.input_spec import (
+from gui.panels.input_spec import (
     InputSpec,
     InputSpecDialog,
     InputSpecError,
@@ -26,7 +25,9 @@ from gui.input_spec import (
     prefill_spec,
     recall_spec,
 )
-from gui.stats_panel import StatsPanel, format_si
+from gui.panels.stats_panel import StatsPanel
+from gui.session.controller import LoadedModel, SessionController
+from gui.widgets.formatting import format_si
 
 TIMEOUT = 20_000
 

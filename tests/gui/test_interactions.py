@@ -21,15 +21,15 @@ import pytest
 import torch
 from torch import nn
 
-import gui.layer_controls as layer_controls
+import gui.pruning.layer_controls as layer_controls
 from core.common.jobs import Job, Progress
 from core.pruning.masks import PackedMask
 from core.pruning.methods import BlockSparsity, L1Unstructured, LnStructured
 from core.pruning.operations import LayerPrune
 from core.pruning.session import PruningSession
-from gui.controller import LayerSnapshot, LoadedModel
-from gui.jobs import JobRunner, job_thread_count, job_threads
-from gui.main_window import MainWindow
+from gui.session.controller import LayerSnapshot, LoadedModel
+from gui.session.jobs import JobRunner, job_thread_count, job_threads
+from gui.window.main_window import MainWindow
 from tests.gui.window_helpers import TIMEOUT, select, wait_idle
 
 BIG = "0.weight"  # 64 x 48

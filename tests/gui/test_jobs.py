@@ -7,7 +7,7 @@ import threading
 from pytestqt.qtbot import QtBot
 
 from core.common.jobs import CancelToken, Job, Progress
-from gui.jobs import JobRunner
+from gui.session.jobs import JobRunner
 
 
 def _counting(token: CancelToken, seen_threads: list[int]) -> Job[int]:

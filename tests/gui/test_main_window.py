@@ -24,11 +24,11 @@ from core.demos import build_demo_architecture
 from core.pruning.methods import L1Unstructured
 from core.pruning.operations import GlobalPrune, LayerPrune, ReplaceModel
 from core.viz.display import cells_to_flat_index, display_matrix, display_shape
-from gui.controller import LoadedModel
-from gui.heatmap import HeatmapView
-from gui.main_window import MainWindow
-from gui.model_tree import PARAM_ROLE, SPARSITY_COLUMN, SPARSITY_ROLE
-from gui.stats_panel import format_percent
+from gui.heatmap.heatmap import HeatmapView
+from gui.panels.model_tree import PARAM_ROLE, SPARSITY_COLUMN, SPARSITY_ROLE
+from gui.panels.stats_panel import format_percent
+from gui.session.controller import LoadedModel
+from gui.window.main_window import MainWindow
 from tests.gui.window_helpers import (
     CONV,
     FC,

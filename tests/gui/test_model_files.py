@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from core.demos import build_demo_architecture
-from gui.model_files import FactoryDialog
+from gui.window.model_files import FactoryDialog
 from tests.gui.window_helpers import (
     CONV,
     FC,
@@ -162,7 +162,7 @@ def test_a_wrong_save_suffix_is_refused_before_anything_runs(window, tmp_path):
 
 def test_the_command_line_names_a_factory_with_its_weights(qtbot, window, tmp_path):
     from gui.app import _parse_args
-    from gui.controller import OpenRequest
+    from gui.session.controller import OpenRequest
 
     model, path = demo_weights(tmp_path)
     args, _qt = _parse_args(

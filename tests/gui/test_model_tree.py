@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import QModelIndex
 from torch import nn
 
-from gui.controller import LoadedModel
-from gui.model_tree import COLUMNS, KEPT_COLUMN, PARAM_ROLE
+from gui.panels.model_tree import COLUMNS, KEPT_COLUMN, PARAM_ROLE
+from gui.session.controller import LoadedModel
 from tests.gui.window_helpers import make_window, wait_idle
 
 

@@ -14,8 +14,8 @@ from superqt import QLabeledDoubleSlider
 
 from core.pruning.methods import BlockSparsity, L1Unstructured, LnStructured, NMSparsity
 from core.viz.pattern_figure import KEYS, format_value, random_matrix
-from gui.export import ExportError
-from gui.pattern_lab import EXPORT_MIN_SIZE, PatternLab
+from gui.pattern_lab.pattern_lab import EXPORT_MIN_SIZE, PatternLab
+from gui.widgets.export import ExportError
 
 
 def engine_masks(matrix: torch.Tensor, amount: float) -> dict[str, torch.Tensor]:

@@ -13,13 +13,16 @@ from PySide6.QtCore import QPoint
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
-import gui.histogram as histogram_module
+import gui.session.magnitudes as magnitudes_module
 from core.analysis.stats import ModelStats, stats_job
 from core.common.jobs import run_job
 from core.demos import load_demo
 from core.pruning.methods import L1Unstructured, LnStructured
 from core.pruning.session import PruningSession
-from gui.colormaps import (
+from gui.heatmap.histogram import MagnitudeHistogram
+from gui.panels.stats_panel import StatsPanel, format_ratio, short_name
+from gui.session.magnitudes import magnitude_counts
+from gui.widgets.colormaps import (
     ALARM_RGB,
     diverging_colormap,
     diverging_lut,
@@ -27,7 +30,7 @@ from gui.colormaps import (
     mask_lut,
     sparsity_color,
 )
-from gui.export import (
+from gui.widgets.export import (
     DEFAULT_FILTER,
     FILE_FILTER,
     ExportError,
@@ -35,8 +38,7 @@ from gui.export import (
     export_widget,
     filter_scale,
 )
-from gui.histogram import MagnitudeHistogram, magnitude_counts
-from gui.stats_panel import StatsPanel, format_ratio, format_si, short_name
+from gui.widgets.formatting import format_si
 from tests.gui.window_helpers import CONV, select
 
 # -- colour maps ----------------------------------------------------------------
@@ -110,7 +112,7 @@ def test_preview_threshold_shows_and_hides(hist):
 
 
 def test_large_tensors_are_sampled_and_the_axis_says_so(hist, monkeypatch):
-    monkeypatch.setattr(histogram_module, "SAMPLE_LIMIT", 1000)
+    monkeypatch.setattr(magnitudes_module, "SAMPLE_LIMIT", 1000)
     weights = torch.randn(100, 95)  # 9,500 elements: every 10th is counted
     mask = L1Unstructured(0.2).compute_mask(weights)
     hist.show(weights, mask)

@@ -18,8 +18,8 @@ from core.pruning.methods import L1Unstructured, LnStructured
 from core.pruning.operations import LayerPrune
 from core.pruning.slim import CONSUMERS_ZERO
 from core.speed.benchmark import FORMS, NO_SLIM, BenchmarkReport
-from gui.controller import SessionController, load_builtin_demo
-from gui.model_tree import COLUMNS
+from gui.panels.model_tree import COLUMNS
+from gui.session.controller import SessionController, load_builtin_demo
 from gui.speed import SpeedPanel
 from gui.speed.benchmark_table import DIFF, FAILED_TEXT, FORM, MEDIAN, MUTED_TEXT, NOTE
 from gui.speed.forms import form_label

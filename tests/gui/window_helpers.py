@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.exceptions import TimeoutError as QtTimeoutError
 
-from gui.main_window import MainWindow
+from gui.window.main_window import MainWindow
 
 CONV = "block1.conv1.weight"  # (16, 16, 3, 3): 2,304 weights
 FC = "classifier.weight"  # (10, 32): 320 weights

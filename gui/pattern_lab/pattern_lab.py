@@ -9,7 +9,7 @@ was actually reached. Every mask comes from the engine's
 does to a real layer.
 
 The lab fits any tab: its controls wrap into as many rows as the width needs,
-and the figure (one pyqtgraph scene, :class:`gui.pattern_views.PatternFigure`)
+and the figure (one pyqtgraph scene, :class:`gui.pattern_lab.pattern_views.PatternFigure`)
 scales and re-flows its columns into bands. Presentation mode doubles every
 font and keeps every control. The figure (or any single column) exports to
 PNG (1x to 3x) or SVG for slides, without the controls.
@@ -55,9 +55,9 @@ from core.viz.pattern_figure import (
     compute_column,
     random_matrix,
 )
-from gui.colormaps import ALARM_RGB, MUTED, hex_color
-from gui.export import DEFAULT_FILTER, FILE_FILTER, export_widget, filter_scale
-from gui.pattern_views import FigurePlan, PatternFigure
+from gui.pattern_lab.pattern_views import FigurePlan, PatternFigure
+from gui.widgets.colormaps import ALARM_RGB, MUTED, hex_color
+from gui.widgets.export import DEFAULT_FILTER, FILE_FILTER, export_widget, filter_scale
 
 PRESENTATION_SCALE = 2.0
 """How much larger the controls' text is in presentation mode."""

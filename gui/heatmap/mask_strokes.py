@@ -1,4 +1,4 @@
-"""Mask-painting strokes for :class:`gui.heatmap.HeatmapView`: help text and cell tracking.
+"""Mask-painting strokes for :class:`gui.heatmap.heatmap.HeatmapView`: help text and cell tracking.
 
 A :class:`Stroke` collects the cells (or whole rows/columns) one press → release
 touches, in order and without repeats, filling the gaps a fast drag leaves.

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from core.demos import DEMO_NAMES
 from core.io.checkpoints import SavedFiles
 from core.io.loading import FactoryRequired, TrustRequired
-from gui.controller import LoadedModel, OpenRequest, SessionController
+from gui.session.controller import LoadedModel, OpenRequest, SessionController
 
 OPEN_FILTER = "Models (*.pt *.pth *.bin *.safetensors *.prunescope *.ts *.jit *.zip);;All files (*)"
 #: File > Save as: (filter, format, suffix). The filter chosen picks the format.

@@ -9,15 +9,15 @@ Zooming or panning re-reduces only what is visible, down to one weight per
 pixel or more. The image is placed in weight coordinates, so the axes read
 weight indices and hover is exact.
 
-Mouse (see :data:`gui.mask_strokes.PAINT_HELP`): the wheel zooms, left- or
+Mouse (see :data:`gui.heatmap.mask_strokes.PAINT_HELP`): the wheel zooms, left- or
 middle-drag pans. In a ``paintable`` view zoomed in to at least one pixel per
 weight, left-drag prunes and right-drag (or Shift + left-drag) restores; Ctrl
 paints whole rows and Alt whole columns. One stroke (press → release) emits
 :attr:`HeatmapView.paint_stroke_finished` once.
 
-The pieces live beside it: :mod:`gui.heatmap_items` (colour maps, axis, image
-item), :mod:`gui.heatmap_reduce` (worker requests and levels) and
-:mod:`gui.mask_strokes` (paint strokes).
+The pieces live beside it: :mod:`gui.heatmap.heatmap_items` (colour maps, axis, image
+item), :mod:`gui.heatmap.heatmap_reduce` (worker requests and levels) and
+:mod:`gui.heatmap.mask_strokes` (paint strokes).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from core.viz.display import (
     signed_pixels,
     tiling,
 )
-from gui.heatmap_items import (
+from gui.heatmap.heatmap_items import (
     FRAME_COLOR,
     LUT_SIZE,
     MASK_COLORMAP,
@@ -60,7 +60,7 @@ from gui.heatmap_items import (
     let_shrink,
     style_axis,
 )
-from gui.heatmap_reduce import (
+from gui.heatmap.heatmap_reduce import (
     ReduceRequest,
     ReduceResult,
     matrix_max_abs,
@@ -69,7 +69,7 @@ from gui.heatmap_reduce import (
     reduce_request,
     symmetric_levels,
 )
-from gui.mask_strokes import PAINT_HELP, Stroke
+from gui.heatmap.mask_strokes import PAINT_HELP, Stroke
 
 #: Matrices up to this many elements get exact levels at once, on the GUI thread.
 SYNC_LEVELS_LIMIT = 1 << 22
@@ -111,7 +111,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
     Args:
         title: shown above the plot.
         paintable: let mouse strokes edit the (mask) matrix, see
-            :data:`gui.mask_strokes.PAINT_HELP`.
+            :data:`gui.heatmap.mask_strokes.PAINT_HELP`.
         parent: the parent widget.
 
     Signals:
@@ -267,7 +267,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
 
     @property
     def marks_pruned(self) -> bool:
-        """Whether pruned cells are drawn in :data:`~gui.heatmap_items.PRUNED_CELL_COLOR`."""
+        """Whether pruned cells are drawn in :data:`.heatmap_items.PRUNED_CELL_COLOR`."""
         return self._mark_pruned
 
     @property
@@ -307,7 +307,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
 
     @property
     def paintable(self) -> bool:
-        """Whether mouse strokes paint (see :data:`gui.mask_strokes.PAINT_HELP`)."""
+        """Whether mouse strokes paint (see :data:`gui.heatmap.mask_strokes.PAINT_HELP`)."""
         return self._paintable
 
     def set_title(self, title: str) -> None:
@@ -341,7 +341,7 @@ class HeatmapView(pg.GraphicsLayoutWidget):
             mask: bool tensor like ``matrix``: hover reports kept/pruned.
             apply_mask: show ``matrix * mask`` (pruned weights as 0).
             mark_pruned: draw pixels whose weights are all pruned (per ``mask``)
-                in :data:`~gui.heatmap_items.PRUNED_CELL_COLOR`, explained by a
+                in :data:`~gui.heatmap.heatmap_items.PRUNED_CELL_COLOR`, explained by a
                 legend under the colour bar, not as the white of a zero weight.
             keep_view: keep the zoom when the shape is unchanged.
 

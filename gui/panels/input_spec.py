@@ -9,7 +9,7 @@ drawn from. :func:`prefill_spec` guesses one from the first layer (a Linear's
 :func:`check_input_job` runs one forward pass with it in a worker (so a shape
 the model refuses is reported, not found later); :func:`remember_spec` and
 :func:`recall_spec` keep it in :class:`~PySide6.QtCore.QSettings` under the
-model's identity (:func:`gui.target_kinds.model_key`), so it is used again
+model's identity (:func:`gui.session.target_kinds.model_key`), so it is used again
 whenever that model is opened.
 """
 
@@ -40,7 +40,7 @@ from torch.nn.modules.conv import _ConvNd
 from core.common.errors import PruningError
 from core.common.jobs import CancelToken, Job, Progress
 from core.pruning.session import PruningSession
-from gui.colormaps import ALARM_RGB, MUTED, hex_color
+from gui.widgets.colormaps import ALARM_RGB, MUTED, hex_color
 
 #: The dtypes offered, by the name shown.
 DTYPES: dict[str, torch.dtype] = {

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.pruning.history import History
-from gui.accuracy.measurements import measured_accuracy
+from gui.session.measurements import measured_accuracy
 
 Index = QModelIndex | QPersistentModelIndex
 LABEL_ROLE = Qt.ItemDataRole.UserRole + 1

@@ -3,7 +3,7 @@
 :class:`ParameterTreeModel` is a Qt item model over a pruning session:
 module nodes aggregate their prunable parameters; leaves are every
 ``named_parameters()`` entry, those the session does not prune greyed out (their
-tooltip names the kind that would make them prunable, see :mod:`gui.target_kinds`).
+tooltip names the kind that would make them prunable, see :mod:`gui.session.target_kinds`).
 :class:`SparsityBarDelegate` draws the sparsity column as an inline bar, and
 :class:`ModelTreeView` adds a filter box (matching dotted paths such as
 ``layer4.1.conv2``, or their parts, and type names) and multi-selection.
@@ -37,8 +37,8 @@ from PySide6.QtWidgets import (
 )
 
 from core.pruning.session import PruningSession
-from gui.icons import family, layer_icon
-from gui.target_kinds import kind_text, offering_kinds
+from gui.session.target_kinds import kind_text, offering_kinds
+from gui.widgets.icons import family, layer_icon
 
 COLUMNS = ("Name", "Type", "Shape", "Params", "Kept", "Sparsity")
 SPARSITY_COLUMN = COLUMNS.index("Sparsity")

@@ -1,6 +1,6 @@
 """The main window: model tree, layer views, pruning controls, history, statistics.
 
-It wires widgets to the :class:`~gui.controller.SessionController`: widgets
+It wires widgets to the :class:`~gui.session.controller.SessionController`: widgets
 send commands to the controller, the controller's signals tell widgets what
 changed. Nothing here touches a tensor that a worker is writing: while the
 controller is busy, the layer views show "working" and wait for the result.
@@ -34,27 +34,27 @@ from core.demos import DEMO_NAMES
 from core.pruning.operations import PaintStroke
 from core.viz.display import LAYOUTS, display_shape
 from gui.accuracy.panel import AccuracyPanel
-from gui.controller import (
+from gui.heatmap.histogram import MagnitudeHistogram
+from gui.heatmap.layer_views import LayerViews
+from gui.panels.history_view import HistoryView
+from gui.panels.model_tree import ModelTreeView
+from gui.panels.stats_panel import StatsPanel
+from gui.panels.target_kinds_menu import TargetKindsMenu
+from gui.pattern_lab.pattern_lab import PatternLab
+from gui.pruning.global_panel import GlobalPanel
+from gui.pruning.layer_controls import LayerControls
+from gui.session.controller import (
     LayerPreview,
     LayerSnapshot,
     LoadedModel,
     SessionController,
     load_builtin_demo,
 )
-from gui.export import DEFAULT_FILTER as DEFAULT_EXPORT_FILTER
-from gui.export import FILE_FILTER as EXPORT_FILTER
-from gui.export import Exportable, export_widget, filter_scale
-from gui.global_panel import GlobalPanel
-from gui.histogram import MagnitudeHistogram
-from gui.history_view import HistoryView
-from gui.layer_controls import LayerControls
-from gui.layer_views import LayerViews
-from gui.model_files import ModelFiles
-from gui.model_tree import ModelTreeView
-from gui.pattern_lab import PatternLab
 from gui.speed import CostLabPanel, SpeedPanel
-from gui.stats_panel import StatsPanel
-from gui.target_kinds import TargetKindsMenu
+from gui.widgets.export import DEFAULT_FILTER as DEFAULT_EXPORT_FILTER
+from gui.widgets.export import FILE_FILTER as EXPORT_FILTER
+from gui.widgets.export import Exportable, export_widget, filter_scale
+from gui.window.model_files import ModelFiles
 
 
 def _elongation(shape: tuple[int, int]) -> float:
@@ -320,7 +320,7 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Discard
 
     def open_model_dialog(self) -> None:
-        """Ask for a model file and open it (see :class:`~gui.model_files.ModelFiles`)."""
+        """Ask for a model file and open it (see :class:`~gui.window.model_files.ModelFiles`)."""
         self.files.open_dialog()
 
     def open_model_file(self, path: str, confirm: bool = True) -> bool:

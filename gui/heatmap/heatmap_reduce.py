@@ -1,4 +1,4 @@
-"""Reduction work for :class:`gui.heatmap.HeatmapView`: worker requests, results, levels.
+"""Reduction work for :class:`gui.heatmap.heatmap.HeatmapView`: worker requests, results, levels.
 
 Pure functions and immutable snapshots (no Qt), so a pool thread can reduce a
 matrix to screen pixels and find its colour levels while the GUI thread goes on.

@@ -1,7 +1,7 @@
 """The GUI's single point of contact with the engine.
 
 :class:`SessionController` owns the :class:`~core.pruning.session.PruningSession` and a
-:class:`~gui.jobs.JobRunner`. Widgets read the session when told something
+:class:`~gui.session.jobs.JobRunner`. Widgets read the session when told something
 changed and send commands here; every command that can take long runs as a
 core job in a worker, during which the session belongs to that worker
 (``busy`` is True and views show it). Results are swapped in on the GUI thread.
@@ -38,10 +38,10 @@ from core.pruning.methods.patterns import Pattern
 from core.pruning.operations import GlobalPrune, LayerPrune, MakePermanent, Operation, Reset
 from core.pruning.session import PruningSession
 from core.pruning.targets import find_targets
-from gui.accuracy.measurements import AUTO_ACCURACY, test_accuracy
-from gui.histogram import MagnitudeCounts, largest_pruned, magnitude_counts
-from gui.jobs import JobRunner
-from gui.target_kinds import model_key, remembered_options
+from gui.session.jobs import JobRunner
+from gui.session.magnitudes import MagnitudeCounts, largest_pruned, magnitude_counts
+from gui.session.measurements import AUTO_ACCURACY, test_accuracy
+from gui.session.target_kinds import model_key, remembered_options
 
 
 @dataclass
@@ -260,7 +260,7 @@ class SessionController(QObject):
             loaded.model,
             example_input=loaded.example_input,
             history_budget=self.history_budget,
-            # The kinds of parameters the user made prunable for this model (gui.target_kinds).
+            # The kinds of parameters made prunable for this model (gui.session.target_kinds).
             **remembered_options(model_key(loaded.source, loaded.reference)),
         )
         self.session.history.set_budget(self.history_budget)
@@ -309,7 +309,7 @@ class SessionController(QObject):
         other errors reach ``open_failed`` and ``error``, and the current model stays.
         """
 
-        # The kinds of parameters the user made prunable for this file (gui.target_kinds).
+        # The kinds of parameters the user made prunable for this file (gui.session.target_kinds).
         kinds = remembered_options(model_key(request.weights or request.spec, None))
 
         def job(token: CancelToken) -> Job[LoadedModel]:

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.viz.display import cells_to_flat_index, display_matrix, display_shape, display_to_index
-from gui.heatmap import HeatmapView
+from gui.heatmap.heatmap import HeatmapView
 
 TITLES = ("Original weights", "Mask", "Effective weights")
 PREVIEW_SUFFIX = " (preview)"

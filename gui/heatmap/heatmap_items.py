@@ -1,4 +1,4 @@
-"""pyqtgraph pieces of :class:`gui.heatmap.HeatmapView`: colour maps, colours, items, axes.
+"""pyqtgraph pieces of :class:`gui.heatmap.heatmap.HeatmapView`: colour maps, colours, items, axes.
 
 Shared colour maps and LUT size, the index axis, the RGB32 image item and small
 styling helpers, kept apart from the view's reduction and painting logic.
@@ -11,7 +11,7 @@ import math
 import pyqtgraph as pg
 from PySide6.QtGui import QImage
 
-from gui.colormaps import PRUNED_RGB, diverging_colormap, hex_color, mask_colormap
+from gui.widgets.colormaps import PRUNED_RGB, diverging_colormap, hex_color, mask_colormap
 
 #: Shared colour maps, so heatmaps, the pattern lab and plots agree.
 WEIGHTS_COLORMAP = diverging_colormap()

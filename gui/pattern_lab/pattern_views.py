@@ -35,7 +35,7 @@ from core.viz.pattern_figure import (
     method_tooltip,
     sparsity_caption,
 )
-from gui.colormaps import (
+from gui.widgets.colormaps import (
     ALARM_RGB,
     FRAME_RGB,
     GRID_RGB,

@@ -8,15 +8,15 @@ for structured or pattern pruning the pruned weights spread over all
 magnitudes, which the two colours make visible. ``show_threshold`` adds a
 preview line (e.g. for a planned global threshold).
 
-Tensors above :data:`SAMPLE_LIMIT` elements are histogrammed from a regular
-strided sample (every k-th element, with ``torch.histc``); the axis title says
-so. The threshold and the range always come from all the elements.
+Tensors above :data:`~gui.session.magnitudes.SAMPLE_LIMIT` elements are
+histogrammed from a regular strided sample (every k-th element, with
+``torch.histc``; see :func:`~gui.session.magnitudes.magnitude_counts`); the axis
+title says so. The threshold and the range always come from all the elements.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
@@ -24,7 +24,8 @@ import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QWidget
 
-from gui.colormaps import (
+from gui.session.magnitudes import BINS, MagnitudeCounts, magnitude_counts
+from gui.widgets.colormaps import (
     ACCENT_RGB,
     ALARM_RGB,
     BACKGROUND,
@@ -35,68 +36,8 @@ from gui.colormaps import (
     style_plot,
 )
 
-BINS = 100
-SAMPLE_LIMIT = 4_000_000
-"""Above this many elements the histogram is computed from a strided sample."""
 LOG_FLOOR = 0.5
 """Counts are drawn from this level in log-y mode (a bin of 1 must stay visible)."""
-
-
-@dataclass(frozen=True)
-class MagnitudeCounts:
-    """A computed histogram: bin edges, counts of all and of pruned weights, sampling."""
-
-    edges: np.ndarray
-    total: np.ndarray
-    pruned: np.ndarray
-    threshold: float | None
-    sampled: int
-    numel: int
-
-    @property
-    def stride(self) -> int:
-        """Every how many elements one was counted (1: all)."""
-        return max(1, math.ceil(self.numel / self.sampled)) if self.sampled else 1
-
-
-def magnitude_counts(
-    weights: torch.Tensor, mask: torch.Tensor | None, bins: int = BINS
-) -> MagnitudeCounts:
-    """Histogram |``weights``| (strided sample above :data:`SAMPLE_LIMIT`) and its pruned part.
-
-    Args:
-        weights: the original weights, any shape and floating dtype.
-        mask: bool, same shape, True = kept; None = nothing pruned.
-        bins: number of equal-width bins over ``[0, max |w|]``.
-
-    Returns:
-        The counts; ``threshold`` is the largest pruned |w| (None if nothing is pruned).
-    """
-    flat = weights.detach().reshape(-1)
-    keep = None if mask is None else mask.detach().reshape(-1).to(torch.bool)
-    if keep is not None and keep.numel() != flat.numel():
-        raise ValueError(f"mask has {keep.numel()} elements, weights {flat.numel()}")
-    magnitudes = flat.abs()
-    top = float(magnitudes.max()) if flat.numel() else 0.0
-    threshold = largest_pruned(magnitudes, keep)
-    stride = max(1, math.ceil(flat.numel() / SAMPLE_LIMIT))
-    sample = magnitudes[::stride].float()
-    upper = top if top > 0 else 1.0
-    edges = np.linspace(0.0, upper, bins + 1)
-    total = torch.histc(sample, bins=bins, min=0.0, max=upper).numpy()
-    pruned = np.zeros_like(total)
-    if keep is not None and threshold is not None:
-        removed = sample[~keep[::stride]]
-        pruned = torch.histc(removed, bins=bins, min=0.0, max=upper).numpy()
-    return MagnitudeCounts(edges, total, pruned, threshold, int(sample.numel()), flat.numel())
-
-
-def largest_pruned(weights: torch.Tensor, keep: torch.Tensor | None) -> float | None:
-    """The largest |w| among entries ``keep`` marks pruned (None when none is pruned)."""
-    if keep is None or bool(keep.all()):
-        return None
-    magnitudes = weights.detach().abs().reshape(-1)
-    return float(magnitudes.masked_fill(keep.reshape(-1), float("-inf")).max())
 
 
 class MagnitudeHistogram(pg.PlotWidget):

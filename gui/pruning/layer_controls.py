@@ -3,7 +3,7 @@
 :class:`LayerControls` lets the user pick a pruning method, its parameters and
 an amount, previews the resulting masks live (throttled, never piling up
 jobs) and applies, resets or makes permanent the pruning of the selected
-layers. Everything goes through the :class:`~gui.controller.SessionController`.
+layers. Everything goes through the :class:`~gui.session.controller.SessionController`.
 
 Invalid combinations (a count above the layer's unit count, an N:M width that
 does not divide, a structured ``dim`` out of range, a 1-D target for a
@@ -12,7 +12,7 @@ status line and Apply stays disabled.
 
 The GUI thread never reads a whole layer: the units a "further" count may take
 from a big layer, and the threshold's scale (the largest |w|), are measured in
-a worker (:meth:`~gui.controller.SessionController.measure_layers`, or with
+a worker (:meth:`~gui.session.controller.SessionController.measure_layers`, or with
 the layer views' snapshot) and arrive as ``figures_ready``; until then the
 status says what is being counted and Apply waits.
 """
@@ -47,13 +47,10 @@ if TYPE_CHECKING:
     from core.pruning.methods.base import PruningMethod
     from core.pruning.session import PruningSession
     from core.pruning.targets import TargetInfo
-    from gui.controller import SessionController
+    from gui.session.controller import SessionController
 
-from gui.method_pages import (
-    ERROR_STYLE,
-    INFO_STYLE,
-    PREVIEW_STYLE,
-    WARNING_STYLE,
+from gui.pruning.method_pages import (
+    PREVIEW_DELAY_MS,
     AmountBox,
     CurrentPageStack,
     ParamPage,
@@ -61,12 +58,9 @@ from gui.method_pages import (
     check_target,
     counts_remaining,
     make_page,
-    note_label,
     offered_methods,
 )
-
-#: Delay between the last change and the preview it triggers.
-PREVIEW_DELAY_MS = 120
+from gui.widgets.forms import ERROR_STYLE, INFO_STYLE, PREVIEW_STYLE, WARNING_STYLE, note_label
 
 #: Layers up to this many entries have their remaining units counted at once (well
 #: under a millisecond; their packed masks are immutable); bigger ones in a worker.

@@ -16,16 +16,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QButtonGroup,
     QComboBox,
     QDoubleSpinBox,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QRadioButton,
     QSpinBox,
     QStackedWidget,
@@ -36,6 +34,7 @@ from superqt import QLabeledDoubleSlider
 from core.common.errors import InvalidAmountError, PruningError
 from core.pruning.amounts import Amount
 from core.pruning.methods import METHODS, PruningMethod, make_method, method_class
+from gui.widgets.forms import add_row, form_label, int_spin, make_form, note_label, percent_slider
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QSize
@@ -48,11 +47,8 @@ if TYPE_CHECKING:
 #: The upper bound of float fields whose schema gives none.
 FLOAT_MAX = 1e9
 
-ERROR_STYLE = "color: #c0392b;"
-PREVIEW_STYLE = "color: #1f5fa8; font-style: italic;"
-WARNING_STYLE = "color: #a04000; font-weight: 600;"
-INFO_STYLE = "color: palette(mid);"
-NOTE_STYLE = "color: #6b6b6b; font-size: 9pt;"
+#: Delay between the last change and the preview it triggers (layer and global panels).
+PREVIEW_DELAY_MS = 120
 
 
 # -- methods --------------------------------------------------------------------------------
@@ -91,63 +87,7 @@ def check_remaining(method: PruningMethod, info: TargetInfo, remaining: int) -> 
         )
 
 
-# -- small widget helpers -------------------------------------------------------------
-
-
-def make_form() -> QFormLayout:
-    """A form layout with the spacing every form of the panel shares."""
-    form = QFormLayout()
-    form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-    form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
-    form.setHorizontalSpacing(10)
-    form.setVerticalSpacing(6)
-    form.setContentsMargins(8, 6, 8, 8)
-    return form
-
-
-def form_label(text: str, tip: str) -> QLabel:
-    """A form row label of the width every form uses, so columns line up across groups."""
-    label = QLabel(text)
-    label.setToolTip(tip)
-    label.setMinimumWidth(label.fontMetrics().horizontalAdvance("M" * 6))
-    label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-    return label
-
-
-def add_row(form: QFormLayout, text: str, field: QWidget, tip: str) -> None:
-    """Add ``field`` under label ``text``, with ``tip`` on both."""
-    field.setToolTip(tip)
-    form.addRow(form_label(text, tip), field)
-
-
-def note_label(text: str = "") -> QLabel:
-    """A small grey, word-wrapped explanation line."""
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setStyleSheet(NOTE_STYLE)
-    return label
-
-
-def percent_slider(tip: str) -> QLabeledDoubleSlider:
-    """A 0..100 slider with one decimal and an editable value box."""
-    slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
-    slider.setRange(0.0, 100.0)
-    slider.setDecimals(1)
-    slider.setSingleStep(0.1)
-    slider.setPageStep(5.0)
-    slider.setToolTip(tip)
-    return slider
-
-
-def int_spin(low: int, high: int, value: int, tip: str) -> QSpinBox:
-    """An integer spin box with range and tooltip."""
-    spin = QSpinBox()
-    spin.setRange(low, high)
-    spin.setValue(value)
-    spin.setToolTip(tip)
-    spin.setAccelerated(True)
-    return spin
+# -- small helpers -------------------------------------------------------------------
 
 
 def _int_bound(value: float | None, default: int) -> int:

@@ -13,7 +13,7 @@ Sizes are in MB of 10^6 bytes; ratios read "dense / pruned", so "7.6x" means
 
 FLOPs need an example input. Given the controller, the panel offers "Set input…"
 beside the FLOPs (it reads "Change input…" once there is one): an
-:class:`~gui.input_spec.InputSpecDialog` asks for a shape, dtype and token-id
+:class:`~gui.panels.input_spec.InputSpecDialog` asks for a shape, dtype and token-id
 range, the model tries it in a worker, and the spec is remembered for that
 model and used again whenever it is opened. Layers whose FLOPs the counter
 does not know (an LSTM, attention internals) are listed under the figures as
@@ -43,18 +43,7 @@ from PySide6.QtWidgets import (
 
 from core.analysis.stats import ModelStats, UncountedLayer
 from core.common.jobs import CancelToken, Job
-from gui.colormaps import (
-    ACCENT_RGB,
-    ALARM_RGB,
-    BACKGROUND,
-    FRAME_RGB,
-    INK,
-    MUTED,
-    hex_color,
-    sparsity_color,
-    style_plot,
-)
-from gui.input_spec import (
+from gui.panels.input_spec import (
     DTYPES,
     InputSpec,
     InputSpecDialog,
@@ -65,10 +54,22 @@ from gui.input_spec import (
     remember_spec,
     shape_text,
 )
-from gui.target_kinds import model_key
+from gui.session.target_kinds import model_key
+from gui.widgets.colormaps import (
+    ACCENT_RGB,
+    ALARM_RGB,
+    BACKGROUND,
+    FRAME_RGB,
+    INK,
+    MUTED,
+    hex_color,
+    sparsity_color,
+    style_plot,
+)
+from gui.widgets.formatting import format_count, format_si
 
 if TYPE_CHECKING:
-    from gui.controller import SessionController
+    from gui.session.controller import SessionController
 
 ROW_PX = 24
 """Height of one layer's bar in the chart, in pixels."""
@@ -93,21 +94,6 @@ VALUE_KEYS: tuple[str, ...] = (
 
 
 # -- formatting ---------------------------------------------------------------
-def format_count(n: int | None) -> str:
-    """``9,850``; ``n/a`` for None."""
-    return "n/a" if n is None else f"{n:,}"
-
-
-def format_si(n: int | None) -> str:
-    """``1.20 M``, ``3.4 G``, ``980``; ``n/a`` for None."""
-    if n is None:
-        return "n/a"
-    for factor, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= factor:
-            return f"{n / factor:#.3g}".rstrip(".") + f" {unit}"
-    return f"{n:,}"
-
-
 def format_mb(nbytes: int) -> str:
     """Bytes as MB (10^6 bytes), with about three significant digits."""
     mb = nbytes / 1e6

@@ -43,8 +43,8 @@ from PySide6.QtWidgets import (
 
 from core.common.errors import PruningError
 from core.pruning.operations import GlobalPrune
-from gui.layer_controls import PREVIEW_DELAY_MS
-from gui.method_pages import (
+from gui.pruning.method_pages import PREVIEW_DELAY_MS
+from gui.widgets.forms import (
     ERROR_STYLE,
     INFO_STYLE,
     PREVIEW_STYLE,
@@ -57,7 +57,7 @@ from gui.method_pages import (
 if TYPE_CHECKING:
     from core.pruning.global_prune import GlobalPlan
     from core.pruning.session import PruningSession
-    from gui.controller import SessionController
+    from gui.session.controller import SessionController
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 

@@ -1,0 +1,1 @@
+"""The pattern lab: N:M and block patterns shown on the selected layer."""

@@ -1,0 +1,1 @@
+"""The main window and what only it uses: opening model files, exporting figures."""
