@@ -47,7 +47,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.common.jobs import CancelToken, Job, Progress
+from core.common.errors import PruningError
+from core.common.jobs import CancelToken, Job, Progress, scaled
+from core.pruning.slim import slim_job
 from core.speed.advice import speed_advice
 from core.speed.benchmark import BenchmarkConfig, BenchmarkReport, FormResult, benchmark_job
 from core.speed.timing import default_threads
@@ -62,7 +64,10 @@ from gui.widgets.colormaps import ACCENT_RGB
 from gui.widgets.forms import ERROR_STYLE, INFO_STYLE, add_row, make_form, note_label
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from core.analysis.stats import ModelStats
+    from core.pruning.session import PruningSession
     from core.pruning.slim import SlimResult
     from core.speed.advice import Advice
     from gui.session.controller import SessionController
@@ -425,8 +430,15 @@ class SpeedPanel(QWidget):
         slim = self._slim_model
 
         def job(token: CancelToken) -> Job[BenchmarkReport]:
+            slim_model = slim
+            if slim_model is None and "slim" in config.forms:
+                # No Slim step yet: slim a copy for the benchmark (the session is not touched),
+                # so dense, masked and slim are measured side by side.
+                slim_model = yield from _slim_for_benchmark(session, token)
             return (
-                yield from benchmark_job(session, example, config, slim_model=slim, token=token)
+                yield from benchmark_job(
+                    session, example, config, slim_model=slim_model, token=token
+                )
             )
 
         self.table_model.clear()
@@ -683,3 +695,16 @@ def _float(value: object, default: float) -> float:
         return float(str(value))
     except (TypeError, ValueError):
         return default
+
+
+def _slim_for_benchmark(session: PruningSession, token: CancelToken) -> Job[nn.Module | None]:
+    """A slim copy of the session's model when some channel group is pruned whole, else None
+    (the benchmark then says why the slim form is missing)."""
+    example = session.example_input
+    if example is None:
+        return None
+    try:
+        result = yield from scaled(slim_job(session, example, token=token), 0.0, 0.05)
+    except PruningError:
+        return None  # e.g. a model the dependency graph cannot trace
+    return result.model if result.removed else None

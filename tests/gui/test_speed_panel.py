@@ -292,3 +292,25 @@ def test_a_panel_built_before_any_model_waits_for_one(qtbot, settings_dir):
     assert panel.run_button.isEnabled() and panel.slim_box.slim_button.isEnabled()
     assert panel.shape_edit.text() == "1, 8, 8"
     controller.session.close()
+
+
+def test_a_benchmark_after_group_pruning_times_a_slim_copy_beside_dense_and_masked(
+    qtbot, window
+):
+    panel = SpeedPanel(window.controller)
+    window.tabs.addTab(panel, "Speed")
+    window.tabs.setCurrentWidget(panel)
+    session = window.controller.session
+    panel.slim_box.amount_slider.setValue(50.0)
+    click(qtbot, panel.slim_box.group_button)
+    wait_idle(qtbot, window)
+    model = session.model
+    tiny_settings(panel)
+    for form in ("sparse", "semi_structured"):
+        panel.form_checks[form].setChecked(False)
+    run_to_end(qtbot, panel)
+    assert session.model is model  # nothing applied: the slim copy was for the benchmark
+    masked = panel.table_model.rows[row_of(panel, "masked", 1)]
+    slim = panel.table_model.rows[row_of(panel, "slim", 1)]
+    assert slim.median_ms is not None and slim.params < 0.5 * masked.params
+    assert slim.max_abs_diff is not None and slim.max_abs_diff <= 1e-4
