@@ -21,15 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    QSettings,
-    Qt,
-    Signal,
-)
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QGroupBox,
@@ -46,6 +38,7 @@ from PySide6.QtWidgets import (
 from core.common.jobs import CancelToken, Job, Progress, scaled
 from core.pruning.groups import GroupPrune
 from core.pruning.slim import SlimResult, harvest_candidates, slim_job, slim_operation
+from gui.speed.row_table import ModelIndex, RowTableModel
 from gui.speed.tracked_job import TrackedJob
 from gui.widgets.forms import (
     ERROR_STYLE,
@@ -61,7 +54,6 @@ if TYPE_CHECKING:
     from core.pruning.slim import HarvestCandidate
     from gui.session.controller import SessionController
 
-ModelIndex = QModelIndex | QPersistentModelIndex
 SETTINGS_GROUP = "slim"
 HARVEST_HEADERS = ("Group", "Channels", "Why they can go")
 HARVEST_TIPS = (
@@ -104,40 +96,15 @@ def skipped_text(result: SlimResult) -> str:
     return "\n".join(parts)
 
 
-class HarvestTableModel(QAbstractTableModel):
+class HarvestTableModel(RowTableModel["HarvestCandidate"]):
     """Harvest candidates: the group, how many channels, and why they can go."""
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[HarvestCandidate] = []
-
-    @property
-    def rows(self) -> tuple[HarvestCandidate, ...]:
-        """The candidates shown."""
-        return tuple(self._rows)
+    headers = HARVEST_HEADERS
+    header_tips = HARVEST_TIPS
 
     def set_candidates(self, candidates: list[HarvestCandidate]) -> None:
         """Show ``candidates`` (an empty list clears the table)."""
-        self.beginResetModel()
-        self._rows = list(candidates)
-        self.endResetModel()
-
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HARVEST_HEADERS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(HARVEST_HEADERS):
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return HARVEST_HEADERS[section]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return HARVEST_TIPS[section]
-        return None
+        self.set_rows(candidates)
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.row() >= len(self._rows):
