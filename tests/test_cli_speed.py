@@ -114,3 +114,46 @@ def test_costlab_speed_test_explains_the_measured_speed_ups(capsys) -> None:
     code, out, err = cli(capsys, "costlab", "--speed-test", "--min-run-time", "0.002", "-q")
     assert code == 0, err
     assert "physically smaller" in out and "Zeros cost the same" in out
+
+
+def test_after_a_group_prune_plain_pruning_leaves_the_held_norm_parameters_alone(
+    capsys, tmp_path: Path
+) -> None:
+    grouped = tmp_path / "g.prunescope"
+    code, _, err = cli(capsys, "slim", "demo:cnn", "--amount", "0.25", "--out", str(grouped), "-q")
+    assert code == 0, err
+    again = tmp_path / "g2.prunescope"
+    code, out, err = cli(
+        capsys,
+        "prune",
+        str(grouped),
+        "--method",
+        "l1_unstructured",
+        "--amount",
+        "0.5",
+        "--out",
+        str(again),
+        "-q",
+    )
+    assert code == 0, err
+    assert "Prune 5 layers" in out  # the Linear/Conv weights, not the BN scales and shifts
+
+
+def test_slim_refuses_a_model_it_cannot_rebuild_before_any_work(capsys, tmp_path: Path) -> None:
+    whole = tmp_path / "whole.pt"
+    torch.save(load_demo("mlp").model, whole)
+    code, _, err = cli(
+        capsys,
+        "slim",
+        str(whole),
+        "--trust",
+        "--amount",
+        "0.5",
+        "--input-shape",
+        "1,64",
+        "--out",
+        str(tmp_path / "s.safetensors"),
+        "-q",
+    )
+    assert code == 1 and "slim format rebuilds the model from its code" in err
+    assert "slimming" not in err

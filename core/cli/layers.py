@@ -35,7 +35,8 @@ def matching(
 
 
 def select_layers(session: PruningSession, patterns: str | None) -> tuple[str, ...]:
-    """The parameters ``--layers`` names, in model order; all prunable ones when None.
+    """The parameters ``--layers`` names, in model order; when None, all those the target
+    options chose (not the biases and norm parameters a group prune holds).
 
     Raises:
         PruningError: a pattern that matches no prunable parameter (the message
@@ -44,7 +45,7 @@ def select_layers(session: PruningSession, patterns: str | None) -> tuple[str, .
     if not session.names:
         raise PruningError("the model has no prunable layers (Linear or Conv weights)")
     if patterns is None:
-        return tuple(session.names)
+        return tuple(session.weight_names)
     wanted = split_patterns(patterns)
     if not wanted:
         raise PruningError("--layers is empty")

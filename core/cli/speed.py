@@ -25,6 +25,7 @@ from core.cli.options import UsageError, parse_shape
 from core.cli.progress import Terminal, run_with_progress
 from core.common.errors import PruningError
 from core.common.jobs import CancelToken
+from core.io.checkpoints import SLIM_REFERENCES
 from core.io.loading import open_session
 from core.pruning.groups import GroupPrune
 from core.pruning.session import PruningSession
@@ -233,6 +234,13 @@ def run_slim(args: argparse.Namespace, token: CancelToken, terminal: Terminal) -
     out_format = output_format(args)
     amount = _amount(args.amount) if args.amount is not None else None
     opened = open_model(args, token, terminal)
+    kind = None if opened.reference is None else opened.reference.kind
+    if out_format == "slim" and kind not in SLIM_REFERENCES:
+        raise PruningError(  # say so before any work: the save would refuse it at the end
+            f"{args.out}: the slim format rebuilds the model from its code, so it needs a demo "
+            f"or package.module:factory model (this one is {kind or 'a whole saved model'}); "
+            "save with --format session or state_dict instead"
+        )
     with open_session(opened) as session:
         use_input_shape(session, args.input_shape)
         example = _example_input(session)

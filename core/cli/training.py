@@ -3,8 +3,8 @@
 Both open MODEL and the data (:data:`~core.training.data.DATA_HELP`) through
 the engine, check that they fit each other before any work, and run the same
 jobs as the window's Accuracy tab with a progress bar. ``finetune`` holds the
-model's masks (a ``.prunescope`` session's, or the exact zeros of a pruned
-file with ``--hold-zeros``, the default), prints an epoch table and saves.
+model's masks (a ``.prunescope`` session's, or by default the exact zeros of a
+pruned file; ``--no-hold-zeros`` turns that off), prints an epoch table and saves.
 """
 
 from __future__ import annotations
@@ -44,18 +44,20 @@ examples:
   %(prog)s demo:cnn --data digits
   %(prog)s pruned.prunescope --data digits --json > eval.json
   %(prog)s mypkg.nets:make_net --weights net.safetensors --data val.npz --split test
-  %(prog)s model.safetensors --data images/ --input-shape 1,3,64,64"""
+  %(prog)s mypkg.nets:make_net --weights net.safetensors --data images/ \\
+      --input-shape 1,3,64,64"""
 
 FINETUNE_EPILOG = """\
-Pruned weights stay exactly zero through every step (masks of a .prunescope session, or
-the zeros of a pruned file with --hold-zeros). Choices (which epoch to keep, early stopping)
-use the validation split only; the test split is only reported.
+Pruned weights stay exactly zero through every step: the masks of a .prunescope session or,
+by default, the exact zeros of a pruned file (--no-hold-zeros turns that off). Choices (which
+epoch to keep, early stopping) use the validation split only; the test split is only reported.
 
 examples:
   %(prog)s demo:cnn --data digits --epochs 2 --out tuned.prunescope
   %(prog)s pruned.prunescope --data digits --epochs 10 --out tuned.prunescope
-  %(prog)s pruned.safetensors --data train.npz --optimizer adamw --lr 5e-3 \\
-      --schedule onecycle --distill --epochs 30 --out tuned.safetensors"""
+  %(prog)s mypkg.nets:make_net --weights pruned.safetensors --data train.npz \\
+      --optimizer adamw --lr 5e-3 --schedule onecycle --distill --epochs 30 \\
+      --out tuned.safetensors"""
 
 
 def add_training_commands(
@@ -202,8 +204,10 @@ def run_finetune(args: argparse.Namespace, token: CancelToken, terminal: Termina
         terminal.out.print(epoch_table(result))
         terminal.result(finetune_summary(result))
         if result.entry is None:
-            terminal.result("the weights are unchanged; nothing is saved")
-            return 1 if result.cancelled else 0
+            if result.cancelled:
+                terminal.result("cancelled before an epoch was kept; nothing is saved")
+                return 1
+            terminal.result("no epoch beat the model before training: saving it unchanged")
         save(session, opened, args.out, out_format, token, terminal)
     return 0
 

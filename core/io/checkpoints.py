@@ -307,19 +307,22 @@ def _write_sparse(
 def _write_session(
     session: PruningSession, handle: BinaryIO, options: _Options, token: CancelToken
 ) -> Job[None]:
-    encoded = sparse_format.encode_session(session, options.originals)
-    encoded.document["reference"] = options.reference
-    # A slimmed model's layers have other shapes than its reference builds.
-    encoded.document["layer_shapes"] = layer_shapes(session.model)
-    encoded.document["measurements"] = saved_measurements(session)
-    yield from write_job(handle, encoded.tensors, encoded.document, token)
+    yield from _write_saved(session, handle, options, token, sparse_format.SESSION)
 
 
 def _write_slim(
     session: PruningSession, handle: BinaryIO, options: _Options, token: CancelToken
 ) -> Job[None]:
+    yield from _write_saved(session, handle, options, token, SLIM)
+
+
+def _write_saved(
+    session: PruningSession, handle: BinaryIO, options: _Options, token: CancelToken, kind: str
+) -> Job[None]:
+    """A ``session`` or ``slim`` file: the session's state, its reference, layer shapes (a
+    slimmed model's layers differ from what its reference builds) and measurements."""
     encoded = sparse_format.encode_session(session, options.originals)
-    encoded.document["format"] = SLIM
+    encoded.document["format"] = kind
     encoded.document["reference"] = options.reference
     encoded.document["layer_shapes"] = layer_shapes(session.model)
     encoded.document["measurements"] = saved_measurements(session)

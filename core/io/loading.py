@@ -750,7 +750,7 @@ def _open_saved_session(
     ``slim``: a slim file; the rebuilt architecture gets its stored layer shapes first.
     """
     try:
-        from core.io.checkpoints import read_session_job, read_slim_job
+        from core.io.checkpoints import SLIM_REFERENCES, read_session_job, read_slim_job
     except ImportError as exc:
         raise PruningError(f"{path.name}: this PruneScope cannot read sessions") from exc
     reader = read_slim_job if slim else read_session_job
@@ -765,7 +765,7 @@ def _open_saved_session(
         ref = ModelReference.from_dict(saved.reference)
     except PruningError as exc:
         raise PruningError(f"{path.name}: {exc}") from exc
-    if slim and ref.kind not in ("demo", "factory"):
+    if slim and ref.kind not in SLIM_REFERENCES:
         raise PruningError(f"{path.name}: a slim model is rebuilt from a demo or a factory only")
     if ref.kind == "factory":
         search = [path.parent] + ([Path(ref.weights).parent] if ref.weights else [])

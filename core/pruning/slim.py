@@ -487,11 +487,13 @@ def layer_shapes(model: nn.Module) -> dict[str, dict[str, Any]]:
     """
     shapes: dict[str, dict[str, Any]] = {}
     for name, module in model.named_modules():
+        transient: set[str] = getattr(module, "_non_persistent_buffers_set", set())
         tensors = {
             attr: list(t.shape)
             for attr, t in (
                 *module.named_parameters(recurse=False),
-                *module.named_buffers(recurse=False),
+                # Non-persistent buffers are not in the state_dict: the model makes them.
+                *((a, b) for a, b in module.named_buffers(recurse=False) if a not in transient),
             )
         }
         if not tensors:

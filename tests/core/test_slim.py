@@ -400,3 +400,23 @@ def test_rebuilt_shapes_take_a_slim_state_dict() -> None:
     rebuild_slim(fresh, result.layer_shapes)
     fresh.load_state_dict(result.model.state_dict(), strict=True)
     assert torch.equal(outputs(fresh, x), outputs(result.model, x))
+
+
+class _GrowingBuffer(nn.Module):
+    """A layer with a non-persistent buffer the model makes itself (not in its state_dict)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.register_buffer("table", torch.arange(2.0), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) + self.table.sum()
+
+
+def test_layer_shapes_leave_out_non_persistent_buffers() -> None:
+    from core.pruning.slim import layer_shapes
+
+    shapes = layer_shapes(_GrowingBuffer())
+    assert shapes["fc"]["tensors"] == {"weight": [3, 4], "bias": [3]}
+    assert all("table" not in entry["tensors"] for entry in shapes.values())
