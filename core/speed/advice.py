@@ -146,7 +146,7 @@ def _time_sparse(kind: str, linear: nn.Linear, x: torch.Tensor, threads: int) ->
 
 @dataclass(frozen=True)
 class _LayerPattern:
-    """What a prunable weight's mask looks like."""
+    """What a prunable weight's mask looks like: its rows (outputs) and columns (inputs)."""
 
     name: str
     module: nn.Module
@@ -154,28 +154,36 @@ class _LayerPattern:
     rows: int
     kept_rows: int
     two_four: bool
+    cols: int = 0
+    kept_cols: int = 0
+    kept: int = 0
+    per_cell: int = 1  # entries per (row, column) pair: a conv kernel's size
 
     @property
     def channel_pruned(self) -> bool:
-        """Whether whole output channels were pruned on purpose: all of the sparsity is in
-        whole rows, or at least :data:`CHANNEL_FRACTION` of the rows are empty (a few rows
-        emptied by chance under unstructured pruning do not count)."""
-        empty = self.rows - self.kept_rows
-        return empty > 0 and (self.unstructured == 0 or empty >= CHANNEL_FRACTION * self.rows)
+        """Whether whole channels were pruned on purpose: all of the sparsity is in whole rows
+        or columns (a group prune also empties the next layer's input columns), or at least
+        :data:`CHANNEL_FRACTION` of the rows are empty (a few rows emptied by chance under
+        unstructured pruning do not count)."""
+        empty_rows = self.rows - self.kept_rows
+        empty_cols = self.cols - self.kept_cols
+        if empty_rows == 0 and empty_cols == 0:
+            return False
+        return self.unstructured == 0 or empty_rows >= CHANNEL_FRACTION * self.rows
 
     @property
     def unstructured(self) -> float:
-        """Sparsity inside the rows still kept (what only sparse kernels could skip)."""
-        if self.kept_rows == 0:
+        """Sparsity inside the kept rows and columns (what only sparse kernels could skip)."""
+        inner = self.kept_rows * max(self.kept_cols, 1) * self.per_cell
+        if inner == 0:
             return 0.0
-        kept_fraction = 1.0 - self.sparsity
-        return max(0.0, 1.0 - kept_fraction * self.rows / self.kept_rows)
+        return max(0.0, 1.0 - self.kept / inner)
 
 
 def _patterns(session: PruningSession) -> list[_LayerPattern]:
     modules = dict(session.model.named_modules())
     found = []
-    for name in session.names:
+    for name in session.weight_names:
         info = session.info(name)
         module = modules.get(info.module_name)
         if module is None or not name.endswith("weight") or len(info.shape) < 2:
@@ -183,6 +191,8 @@ def _patterns(session: PruningSession) -> list[_LayerPattern]:
         mask = session.mask(name)
         rows = mask.reshape(mask.shape[0], -1)
         kept_rows = int(rows.any(dim=1).sum())
+        cells = mask.reshape(mask.shape[0], mask.shape[1], -1)
+        kept_cols = int(cells.any(dim=2).any(dim=0).sum())
         flat = mask if mask.dim() == 2 else rows
         found.append(
             _LayerPattern(
@@ -192,6 +202,10 @@ def _patterns(session: PruningSession) -> list[_LayerPattern]:
                 mask.shape[0],
                 kept_rows,
                 is_two_four(flat, strict=True) if isinstance(module, nn.Linear) else False,
+                cols=mask.shape[1],
+                kept_cols=kept_cols,
+                kept=int(mask.sum()),
+                per_cell=cells.shape[2],
             )
         )
     return found
@@ -297,7 +311,11 @@ def _unstructured_advice(
 
 
 def _channel_advice(patterns: list[_LayerPattern]) -> list[Advice]:
-    odd = [p for p in patterns if p.channel_pruned and p.kept_rows % CHANNEL_MULTIPLE]
+    odd = [
+        p
+        for p in patterns
+        if p.channel_pruned and p.kept_rows < p.rows and p.kept_rows % CHANNEL_MULTIPLE
+    ]
     if not odd:
         return []
     counts = [f"{p.name} keeps {p.kept_rows}" for p in odd]

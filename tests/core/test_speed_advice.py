@@ -114,7 +114,8 @@ def test_channel_counts_off_multiples_of_8(session: PruningSession) -> None:
 
 def test_rows_emptied_by_chance_are_not_channel_pruning(session: PruningSession) -> None:
     mask = torch.ones(64, 64, dtype=torch.bool)
-    mask[:, ::2] = False  # 50% unstructured-looking
+    mask[::2, ::2] = False  # a checkerboard: 50% unstructured, no whole row or column
+    mask[1::2, 1::2] = False
     mask[5] = False  # one row (1.6% of rows) empty
     session.prune("fc.weight", CustomMask(mask))
     advice = speed_advice(session, breakeven=HIGH)
@@ -180,3 +181,15 @@ def test_break_even_measurement_can_be_cancelled() -> None:
     with pytest.raises(JobCancelled):
         run_job(job)
     assert cached_breakeven(1, threads=1) is None
+
+
+def test_a_group_prune_is_structured_in_the_next_layers_inputs_too() -> None:
+    """Group pruning empties the next layer's input columns: nothing there for sparse kernels."""
+    from core.demos import load_demo
+    from core.pruning.groups import GroupPrune
+
+    demo = load_demo("cnn")
+    grouped = PruningSession(demo.model, example_input=demo.example_input)
+    grouped.apply(GroupPrune(0.5))
+    advice = speed_advice(grouped, breakeven=HIGH)
+    assert not [a for a in advice if a.level == "warning"], [a.title for a in advice]
