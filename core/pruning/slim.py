@@ -460,6 +460,14 @@ def slim_operation(result: SlimResult) -> ReplaceModel:
         PruningError: nothing was removed (prune channel groups whole first, or harvest).
     """
     if not result.removed:
+        isolated = (MIXES_CHANNELS, KEEPS_ZEROS)
+        kept = [item.layer for item in result.skipped if item.reason in isolated]
+        if kept:
+            raise PruningError(
+                "nothing to slim: the channel groups pruned whole could not be removed without "
+                f"changing the model's output ({', '.join(kept[:4])}"
+                f"{' and more' if len(kept) > 4 else ''}); see why in the slim result"
+            )
         raise PruningError(
             "nothing to slim: no channel group is pruned whole. Prune channel groups "
             "(group pruning) first, or harvest the structure unstructured pruning left zero"

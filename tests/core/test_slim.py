@@ -415,8 +415,16 @@ class _GrowingBuffer(nn.Module):
 
 
 def test_layer_shapes_leave_out_non_persistent_buffers() -> None:
-    from core.pruning.slim import layer_shapes
-
     shapes = layer_shapes(_GrowingBuffer())
     assert shapes["fc"]["tensors"] == {"weight": [3, 4], "bias": [3]}
     assert all("table" not in entry["tensors"] for entry in shapes.values())
+
+
+def test_nothing_to_slim_says_when_the_pruned_groups_had_to_be_kept() -> None:
+    x = images(2, 3, 6, 6)
+    session = PruningSession(seeded(SoftmaxNet, 0).eval(), example_input=x)
+    session.apply(GroupPrune(0.5, roots=("c1",)))
+    result = run_job(slim_job(session, x))
+    assert not result.removed
+    with pytest.raises(PruningError, match=r"could not be removed without changing.*c1"):
+        slim_operation(result)
