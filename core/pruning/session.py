@@ -92,6 +92,9 @@ class ModelState:
     #: Layers added by :meth:`PruningSession.add_targets` (biases and norm parameters a
     #: group prune holds at zero), not chosen by the target options.
     coupled: set[str] = dataclasses.field(default_factory=set)
+    #: The dense model as it was before the first weight update changed kept values
+    #: (see :meth:`PruningSession.unpruned_copy`); None until then.
+    dense_reference: nn.Module | None = None
 
     @property
     def nbytes(self) -> int:
@@ -238,12 +241,16 @@ class PruningSession:
         return copy
 
     def unpruned_copy(self) -> nn.Module:
-        """A deep copy of the model with the original value of every pruned entry back.
+        """A deep copy of the unpruned model: the original value of every pruned entry back.
 
         The dense reference: the teacher of distillation, the baseline of fidelity and
-        of speed. Entries made permanent stay zero (their originals are gone). The
-        session's own model is not touched.
+        of speed. Once a weight update (fine-tuning) changed kept values, it is the dense
+        model as it was just before the first one, not today's kept values with the old
+        pruned ones. Entries made permanent before that stay zero (their originals are
+        gone). The session's own model is not touched.
         """
+        if self._state.dense_reference is not None:
+            return copy.deepcopy(self._state.dense_reference)
         model = copy.deepcopy(self.model)
         params = dict(model.named_parameters(remove_duplicate=False))
         with torch.no_grad():
@@ -623,6 +630,8 @@ class PruningSession:
                     f"the model's have {tuple(tensors[name].shape)}"
                 )
         before = self.read_values(tensors)
+        if self._state.dense_reference is None:  # kept values are about to change
+            self._state.dense_reference = self.unpruned_copy()
         try:
             for i, (name, value) in enumerate(values.items()):
                 token.check()

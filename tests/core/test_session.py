@@ -864,3 +864,18 @@ def test_unpruned_copy_brings_back_originals_and_leaves_the_session_alone() -> N
     for key, value in model.state_dict().items():
         assert torch.equal(value, pruned[key]), key
     assert (model.get_parameter("0.weight") == 0).sum() > 0
+
+
+def test_unpruned_copy_after_a_weight_update_is_the_dense_model_before_it() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    session = PruningSession(model)
+    session.prune("0.weight", L1Unstructured(0.6))
+    tuned = session.effective("0.weight") * 2.0 + 0.5  # e.g. fine-tuning moved the kept ones
+    session.update_weights({"0.weight": tuned, "2.bias": torch.zeros(3)}, "fine-tune")
+    dense = session.unpruned_copy()
+    for key, value in dense.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    session.undo()
+    assert torch.equal(session.unpruned_copy().state_dict()["0.weight"], before["0.weight"])
