@@ -447,6 +447,8 @@ class ReplaceModel(_NotReplayable):
     description: str = "Replace the model"
     masks: Mapping[str, torch.Tensor] = field(default_factory=dict, repr=False)
     originals: Mapping[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    #: Per parameter with a permanent part: bool, False = pruned for good (like masks).
+    floors: Mapping[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
     kind: ClassVar[str] = "replace_model"
     why: ClassVar[str] = "it replaced the model itself; save the new model instead"
@@ -459,8 +461,13 @@ class ReplaceModel(_NotReplayable):
         for name in originals:
             if name not in masks:
                 raise PruningError(f"{name}: originals are given without a mask")
+        floors = {str(k): v.detach().to("cpu", torch.bool) for k, v in self.floors.items()}
+        for name in floors:
+            if name not in masks:
+                raise PruningError(f"{name}: a permanent part is given without a mask")
         object.__setattr__(self, "masks", masks)
         object.__setattr__(self, "originals", originals)
+        object.__setattr__(self, "floors", floors)
 
     @property
     def targets(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -482,7 +489,8 @@ class ReplaceModel(_NotReplayable):
                     name: None if bool(mask.all()) else PackedMask.from_bool(mask)
                     for name, mask in self.masks.items()
                 }
-                session.put_masks(after, packed, self.originals)
+                floors = {name: PackedMask.from_bool(f) for name, f in self.floors.items()}
+                session.put_masks(after, packed, self.originals, floors)
             except BaseException:
                 after.close()
                 raise

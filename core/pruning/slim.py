@@ -104,6 +104,8 @@ class SlimResult:
     layer_shapes: dict[str, dict[str, Any]]
     masks: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
     originals: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    #: What was made permanent (bool, False = pruned for good), index-mapped like ``masks``.
+    floors: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
     notes: tuple[str, ...] = ()
 
 
@@ -361,7 +363,7 @@ def _attempt(
         module.train(modes.get(name, module.training))
         for attr, param in module.named_parameters(recurse=False):
             param.requires_grad_(flags.get(f"{name}.{attr}" if name else attr, True))
-    masks, originals, notes = _carried(session, work, cuts)
+    masks, originals, floors, notes = _carried(session, work, cuts)
     after_shapes = layer_shapes(work)
     changed = {k: v for k, v in after_shapes.items() if before_shapes.get(k) != v}
     result = SlimResult(
@@ -374,6 +376,7 @@ def _attempt(
         layer_shapes=changed,
         masks=masks,
         originals=originals,
+        floors=floors,
         notes=notes,
     )
     return result, plan
@@ -424,25 +427,34 @@ def _count(model: nn.Module) -> int:
 
 def _carried(
     session: PruningSession, slim: nn.Module, cuts: Mapping[str, Mapping[int, set[int]]]
-) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], tuple[str, ...]]:
-    """The session's masks and originals index-mapped onto the slim model's parameters."""
+) -> tuple[
+    dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, torch.Tensor], tuple[str, ...]
+]:
+    """The session's masks, originals and permanent parts index-mapped onto the slim model."""
     params = dict(slim.named_parameters(remove_duplicate=False))
     masks: dict[str, torch.Tensor] = {}
     originals: dict[str, torch.Tensor] = {}
+    floors: dict[str, torch.Tensor] = {}
     notes: list[str] = []
     for name in session.names:
         param = params.get(name)
         if param is None:
             notes.append(f"{name}: not in the slim model, its mask is dropped")
             continue
-        mask = _sliced(session.mask(name), cuts.get(name, {}))
+        cut = cuts.get(name, {})
+        mask = _sliced(session.mask(name), cut)
         if tuple(mask.shape) != tuple(param.shape):
             notes.append(f"{name}: its shape changed unexpectedly, its mask is dropped")
             continue
         masks[name] = mask
-        if session.packed_mask(name) is not None and session.floor(name) is None:
-            originals[name] = _sliced(session.original(name), cuts.get(name, {}))
-    return masks, originals, tuple(notes)
+        if session.packed_mask(name) is not None:
+            # Permanent entries have no original (they read as zero); the floor keeps them
+            # permanent, the rest stays restorable.
+            originals[name] = _sliced(session.original(name), cut)
+        floor = session.floor(name)
+        if floor is not None:
+            floors[name] = _sliced(floor.to_bool(), cut)
+    return masks, originals, floors, tuple(notes)
 
 
 def _sliced(tensor: torch.Tensor, cuts: Mapping[int, set[int]]) -> torch.Tensor:
@@ -473,7 +485,9 @@ def slim_operation(result: SlimResult) -> ReplaceModel:
             "(group pruning) first, or harvest the structure unstructured pruning left zero"
         )
     description = f"Slim: {_short(result.params_before)} → {_short(result.params_after)} parameters"
-    return ReplaceModel(result.model, description, result.masks, result.originals)
+    return ReplaceModel(
+        result.model, description, result.masks, result.originals, result.floors
+    )
 
 
 def _short(count: int) -> str:

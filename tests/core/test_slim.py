@@ -428,3 +428,23 @@ def test_nothing_to_slim_says_when_the_pruned_groups_had_to_be_kept() -> None:
     assert not result.removed
     with pytest.raises(PruningError, match=r"could not be removed without changing.*c1"):
         slim_operation(result)
+
+
+def test_slimming_keeps_permanent_parts_permanent_and_the_rest_restorable() -> None:
+    demo = load_demo("cnn")
+    session = PruningSession(demo.model, example_input=demo.example_input)
+    name = "expand.conv.weight"
+    session.apply(GroupPrune(0.25))
+    session.prune(name, L1Unstructured(0.2))
+    session.make_permanent([name])
+    permanent = session.sparsity(name)
+    session.prune(name, L1Unstructured(0.2))
+    assert session.sparsity(name) > permanent
+    session.apply(slim_operation(run_job(slim_job(session, demo.example_input))))
+    assert session.is_permanent(name)
+    before_reset = session.sparsity(name)
+    session.reset([name])  # back to what was made permanent, within the slim shape
+    floor = session.floor(name)
+    assert floor is not None
+    assert session.sparsity(name) == pytest.approx(floor.sparsity)
+    assert 0.0 < session.sparsity(name) < before_reset  # the later pruning came undone
