@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 from rich.table import Table
@@ -58,10 +58,10 @@ examples:
 
 
 def add_speed_commands(
-    commands: Any,
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
     common: argparse.ArgumentParser,
-    add_output: Any,
-    add_input_shape: Any,
+    add_output: Callable[[argparse.ArgumentParser], None],
+    add_input_shape: Callable[[argparse.ArgumentParser | argparse._ArgumentGroup, str], None],
 ) -> list[argparse.ArgumentParser]:
     """Add ``bench`` and ``slim`` to the sub-command parsers; return them."""
     bench = commands.add_parser(

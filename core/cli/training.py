@@ -13,7 +13,7 @@ import argparse
 import json
 import math
 import textwrap
-from typing import Any
+from collections.abc import Callable
 
 from rich.table import Table
 
@@ -61,10 +61,10 @@ examples:
 
 
 def add_training_commands(
-    commands: Any,
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
     common: argparse.ArgumentParser,
-    add_output: Any,
-    add_input_shape: Any,
+    add_output: Callable[[argparse.ArgumentParser], None],
+    add_input_shape: Callable[[argparse.ArgumentParser | argparse._ArgumentGroup, str], None],
 ) -> list[argparse.ArgumentParser]:
     """Add ``eval`` and ``finetune`` to the sub-command parsers; return them."""
     evaluate = commands.add_parser(
