@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import shiboken6
 from PySide6.QtCore import QObject, Signal
 
 from core.common.errors import JobCancelled
@@ -93,11 +94,15 @@ class TrackedJob(QObject):
             return (yield from make_job(token))
 
         def result(value: Any) -> None:
+            if not shiboken6.isValid(self):  # the panel went away while the job ran
+                return
             self._outcome = "done"
             if on_result is not None:
                 on_result(value)
 
         def error(exc: BaseException) -> bool:
+            if not shiboken6.isValid(self):
+                return True
             self._outcome = "failed"
             if on_error is not None:
                 on_error(exc)
@@ -141,21 +146,27 @@ class TrackedJob(QObject):
         runner.finished.connect(lambda label, r=runner: self._on_finished(r, label))
 
     def _mine(self, runner: JobRunner) -> bool:
-        return self._running and runner is self._runner
+        return shiboken6.isValid(self) and self._running and runner is self._runner
 
     def _on_started(self, runner: JobRunner, label: str) -> None:
+        if not shiboken6.isValid(self):
+            return
         if self._active and not self._running and runner is self._runner and label == self.label:
             self._running = True
             self.started.emit()
 
     def _drop_queued(self) -> None:
         """A new model cleared the controller's queue: a job still waiting there is gone."""
+        if not shiboken6.isValid(self):
+            return
         if self._active and not self._running and self._runner is not self._own:
             self._active = False
             self._runner = None
             self.ended.emit("cancelled")
 
     def _on_finished(self, runner: JobRunner, label: str) -> None:
+        if not shiboken6.isValid(self):
+            return
         if not (self._running and runner is self._runner and label == self.label):
             return
         self._active = self._running = False

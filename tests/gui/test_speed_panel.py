@@ -314,3 +314,18 @@ def test_a_benchmark_after_group_pruning_times_a_slim_copy_beside_dense_and_mask
     slim = panel.table_model.rows[row_of(panel, "slim", 1)]
     assert slim.median_ms is not None and slim.params < 0.5 * masked.params
     assert slim.max_abs_diff is not None and slim.max_abs_diff <= 1e-4
+
+
+def test_a_panel_closed_while_its_job_runs_ignores_the_late_result(qtbot, controller):
+    """A benchmark's result that arrives after its panel was deleted touches nothing."""
+    import shiboken6
+
+    panel = SpeedPanel(controller)
+    tiny_settings(panel)
+    for form in ("sparse", "slim", "semi_structured"):
+        panel.form_checks[form].setChecked(False)
+    assert panel.run_benchmark()
+    qtbot.waitUntil(lambda: controller.busy, timeout=5000)
+    shiboken6.delete(panel)  # the window closed the tab while the job runs
+    qtbot.waitUntil(lambda: not controller.busy, timeout=20_000)
+    qtbot.wait(50)  # the result and "finished" are delivered: no exception in the loop
