@@ -821,7 +821,7 @@ def _restore_saved(
     session = PruningSession(model, **covering_options(model, saved.masks, options))
     try:
         # Group pruning makes biases and norm scales and shifts targets on demand.
-        session.add_targets(name for name in saved.masks if not _prunes(session, name))
+        session.add_targets(name for name in saved.masks if not session.prunes(name))
         operations = [operation_from_dict(data, replay=False) for data in saved.operations]
         session.load_state(saved.masks, saved.originals, saved.floors, operations)
         measured = saved.metadata.get("measurements")
@@ -831,14 +831,6 @@ def _restore_saved(
         session.close()
         raise
     return session
-
-
-def _prunes(session: PruningSession, name: str) -> bool:
-    try:
-        session.info(name)
-    except KeyError:
-        return False
-    return True
 
 
 # --------------------------------------------------------------------- messages

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from core.common.errors import PruningError, UnknownParameterError
+from core.common.errors import PruningError
 from core.pruning.methods import CustomMask
 from core.pruning.operations import LayerPrune
 from core.pruning.session import PruningSession
@@ -157,14 +157,13 @@ def _one_mask_per_tensor(
     """``masks`` keyed by the session's names, a tied tensor's names folded into one."""
     folded: dict[str, torch.Tensor] = {}
     for name, mask in masks.items():
-        try:
-            info = session.info(name)
-        except UnknownParameterError:
+        if not session.prunes(name):
             raise PruningError(
                 f"{name}: torch pruned it, but it is not among the session's targets "
                 "(Linear/Conv/Embedding weights, biases and other parameters of 2+ "
                 "dimensions can be)"
-            ) from None
+            )
+        info = session.info(name)
         for other in (info.name, *info.aliases):
             seen = masks.get(other)
             if seen is None and not bool(mask.all()):

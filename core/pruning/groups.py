@@ -473,7 +473,7 @@ class GroupPrune(MaskOperation):
             pruned = self.choose(session, group, tensors)
             if bool(pruned.any()):
                 for piece in group.parameter_slices():
-                    if _is_target(session, piece.tensor):
+                    if session.prunes(piece.tensor):
                         name = session.canonical(piece.tensor)
                         if name not in keep:
                             keep[name] = session.mask(name)
@@ -518,7 +518,7 @@ def pruned_channels(session: PruningSession, group: GroupLayout) -> torch.Tensor
     masked = torch.ones(channels, dtype=torch.bool)
     seen = False
     for piece in group.parameter_slices():
-        if not _is_target(session, piece.tensor):
+        if not session.prunes(piece.tensor):
             continue
         seen = True
         mask = session.packed_mask(piece.tensor)
@@ -527,14 +527,6 @@ def pruned_channels(session: PruningSession, group: GroupLayout) -> torch.Tensor
         kept = piece.per_channel(mask.to_bool(), channels, lambda rows: rows.sum(1))
         masked &= kept == 0
     return masked if seen else torch.zeros(channels, dtype=torch.bool)
-
-
-def _is_target(session: PruningSession, name: str) -> bool:
-    try:
-        session.info(name)
-    except KeyError:
-        return False
-    return True
 
 
 def _trace_session(session: PruningSession) -> TracedGroups:

@@ -199,6 +199,17 @@ class PruningSession:
         parameters group pruning added): what global pruning ranks by default."""
         return [name for name in self._state.layers if name not in self._state.coupled]
 
+    def prunes(self, name: str) -> bool:
+        """Whether ``name`` is a prunable parameter of the session: one of :attr:`names`
+        or another name of a tied tensor (every name :meth:`canonical` accepts).
+
+        Parameters added by :meth:`add_targets` (the biases and norm parameters a group
+        prune holds) count, though :attr:`weight_names` leaves them out. Module names,
+        buffers and parameters that are not targets do not.
+        """
+        state = self._state
+        return state.aliases.get(name, name) in state.layers
+
     def canonical(self, name: str) -> str:
         """The session's name of a prunable parameter (aliases of tied weights resolved)."""
         return self._layer(name).info.name
@@ -648,7 +659,7 @@ class PruningSession:
     def adopt_values(self, names: Iterable[str]) -> None:
         """Take the live values of ``names`` as they are (after an outside change)."""
         for name in names:
-            if self._is_layer(name):
+            if self.prunes(name):
                 layer = self._layer(name)
                 self._write(name, layer.param, layer.param.detach().clone())
 
@@ -685,9 +696,6 @@ class PruningSession:
             raise UnknownParameterError(name, list(state.layers))
         return layer
 
-    def _is_layer(self, name: str) -> bool:
-        return self._state.aliases.get(name, name) in self._state.layers
-
     def _tensors(self, names: Iterable[str]) -> dict[str, torch.Tensor]:
         known: dict[str, torch.Tensor] = dict(self.model.named_parameters(remove_duplicate=False))
         known.update(self.model.named_buffers(remove_duplicate=False))
@@ -702,7 +710,7 @@ class PruningSession:
         """Copy ``value`` into ``tensor``; for a pruned layer keep pruned entries zero."""
         with torch.no_grad():
             tensor.copy_(value.to(tensor.device, tensor.dtype))
-        if not self._is_layer(name):
+        if not self.prunes(name):
             return
         layer = self._layer(name)
         if layer.mask is None:

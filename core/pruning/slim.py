@@ -138,11 +138,8 @@ def harvest_candidates(
 
 def _pruned_whole(session: PruningSession, group: GroupLayout) -> torch.Tensor:
     """Channels the session prunes whole: every parameter entry of the group is masked."""
-    for piece in group.parameter_slices():
-        try:
-            session.info(piece.tensor)
-        except KeyError:
-            return torch.zeros(group.info.channels, dtype=torch.bool)
+    if not all(session.prunes(piece.tensor) for piece in group.parameter_slices()):
+        return torch.zeros(group.info.channels, dtype=torch.bool)
     return pruned_channels(session, group)
 
 
@@ -485,9 +482,7 @@ def slim_operation(result: SlimResult) -> ReplaceModel:
             "(group pruning) first, or harvest the structure unstructured pruning left zero"
         )
     description = f"Slim: {_short(result.params_before)} → {_short(result.params_after)} parameters"
-    return ReplaceModel(
-        result.model, description, result.masks, result.originals, result.floors
-    )
+    return ReplaceModel(result.model, description, result.masks, result.originals, result.floors)
 
 
 def _short(count: int) -> str:

@@ -418,6 +418,25 @@ def test_tied_weights_count_once_in_global_pruning() -> None:
     assert int(session.mask("enc.weight").sum()) == remaining - round(0.5 * remaining)
 
 
+def test_prunes_tells_targets_by_any_of_their_names() -> None:
+    session = PruningSession(tied())
+    assert session.prunes("enc.weight") and session.prunes("out.weight")
+    assert session.prunes("dec.weight")  # an alias of the tied enc.weight, as canonical takes
+    assert not session.prunes("enc.bias")  # a parameter, but not a target
+    assert not session.prunes("no.such.weight")
+    assert not session.prunes("enc")  # a module name is not a parameter name
+    assert session.add_targets(["enc.bias"]) == ("enc.bias",)
+    assert session.prunes("enc.bias")  # added (coupled) targets count...
+    assert "enc.bias" not in session.weight_names  # ...though global pruning skips them
+    for name in ("enc.weight", "dec.weight", "enc.bias", "enc", "x"):
+        try:
+            session.canonical(name)
+        except KeyError:
+            assert not session.prunes(name)
+        else:
+            assert session.prunes(name)
+
+
 class TiedHead(nn.Module):
     """A language-model-style head: the output Linear shares the embedding matrix."""
 
