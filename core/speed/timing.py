@@ -4,9 +4,17 @@
 caches), then hands it to ``torch.utils.benchmark.Timer.adaptive_autorange``,
 which sizes blocks of calls so the timer's overhead is negligible and repeats
 them until the interquartile range is under a tenth of the median (or a time
-limit is reached). The median and IQR of the per-call times are reported. The
-thread count is set for torch (``torch.set_num_threads``) and read by the sparse
-kernels (one band per thread), and restored afterwards.
+limit is reached). The median and IQR of the per-call times are reported.
+
+Threads: the call runs at the ``threads`` asked for, in the calling thread only
+(:func:`core.common.threads.torch_threads`): ``torch.set_num_threads`` sets that
+thread's OpenMP and MKL count, which torch's ops and the sparse kernels (one band
+per thread) read, and torch's process-wide default that threads take at their
+first torch op. Afterwards, also on an exception or a cancellation, the calling
+thread is back at its own count (a GUI job thread's, not the GUI thread's nor
+all cores) and the process-wide default is what it was. Other threads keep their
+counts throughout; only a thread that runs its first torch op while a call is
+timed starts at ``threads``.
 """
 
 from __future__ import annotations
@@ -15,8 +23,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
 from torch.utils import benchmark
+
+from core.common.threads import torch_threads
 
 #: Stop repeating once IQR / median falls below this.
 IQR_THRESHOLD = 0.1
@@ -52,13 +61,15 @@ def default_threads() -> int:
 
 
 def time_call(fn: Callable[[], object], *, threads: int, min_run_time: float = 0.2) -> Timing:
-    """Measure ``fn()`` at ``threads`` threads (see module docstring); torch's thread count
-    is restored afterwards."""
-    if threads < 1:
-        raise ValueError(f"threads must be at least 1, got {threads}")
-    previous = torch.get_num_threads()
-    try:
-        torch.set_num_threads(threads)
+    """Measure ``fn()`` at ``threads`` torch threads in the calling thread.
+
+    The calling thread's count and torch's process-wide default are put back
+    afterwards, however ``fn`` ends (see module docstring); safe in a worker thread.
+
+    Raises:
+        ValueError: ``threads`` below 1.
+    """
+    with torch_threads(threads):
         fn()  # warm-up outside the measurement
         timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
         measurement = timer.adaptive_autorange(
@@ -66,8 +77,6 @@ def time_call(fn: Callable[[], object], *, threads: int, min_run_time: float = 0
             min_run_time=min_run_time,
             max_run_time=MAX_RUN_FACTOR * min_run_time,
         )
-    finally:
-        torch.set_num_threads(previous)
     return Timing(
         median_ms=measurement.median * 1e3,
         iqr_ms=measurement.iqr * 1e3,

@@ -3,13 +3,20 @@ times exist, counts are right and torch's thread count is restored)."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
 import pytest
 import torch
 
 from core.common.errors import JobCancelled
 from core.common.jobs import CancelToken, Progress, run_job
+from core.common.threads import new_thread_count, torch_threads
 from core.speed.cost_lab import CostRow, _layers, cost_lab_job, speed_test_job
 from core.speed.timing import METHOD_TEXT, Timing, default_threads, time_call
+
+T = TypeVar("T")
 
 
 def test_time_call_measures_and_restores_the_thread_count() -> None:
@@ -33,6 +40,70 @@ def test_time_call_restores_threads_when_the_call_fails() -> None:
     with pytest.raises(RuntimeError, match="boom"):
         time_call(boom, threads=1)
     assert torch.get_num_threads() == previous
+
+
+def _in_thread(fn: Callable[[], T]) -> T:
+    """``fn()`` run in a new thread (which starts at torch's process-wide default count)."""
+    out: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            out.append(fn())
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return out[0]
+
+
+def test_time_call_in_a_worker_thread_puts_back_its_count_and_the_default() -> None:
+    """A job thread runs at its own count (the GUI's job_threads); time_call, cancelled
+    there, must leave that count, the GUI thread's and the count new threads start at."""
+    main = torch.get_num_threads()
+    original_default = _in_thread(torch.get_num_threads)
+    default, job, timed = 2, 3, 1  # all different, whatever the machine
+    token = CancelToken()
+    seen: list[int] = []
+
+    def timed_call() -> None:
+        seen.append(torch.get_num_threads())
+        token.cancel()
+        token.check()
+
+    def worker() -> tuple[int, int]:
+        torch.get_num_threads()  # torch's per-thread setup first, as job_threads does
+        torch.set_num_threads(job)  # this thread's count (also made the process default)
+        _in_thread(lambda: torch.set_num_threads(default))  # another thread resets the default
+        with pytest.raises(JobCancelled):
+            time_call(timed_call, threads=timed)
+        return torch.get_num_threads(), _in_thread(torch.get_num_threads)
+
+    try:
+        assert _in_thread(worker) == (job, default)
+        assert seen == [timed]
+        assert torch.get_num_threads() == main
+    finally:
+        _in_thread(lambda: torch.set_num_threads(original_default))
+    assert _in_thread(torch.get_num_threads) == original_default
+
+
+def test_torch_threads_sets_nothing_when_the_count_is_already_right(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    before = (torch.get_num_threads(), new_thread_count())
+    with torch_threads(torch.get_num_threads()):
+        pass
+    assert calls == []
+    assert (torch.get_num_threads(), new_thread_count()) == before
+    with pytest.raises(ValueError, match="threads"), torch_threads(0):
+        pass
 
 
 def test_default_threads_and_method_text() -> None:
