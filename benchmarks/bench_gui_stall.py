@@ -144,7 +144,7 @@ def main() -> None:
     from core.pruning import scatter
     from core.pruning.operations import GlobalPrune
     from core.viz import display
-    from gui.session.controller import LoadedModel
+    from gui.session.loaded import LoadedModel
     from gui.window.main_window import MainWindow
 
     display.warm_up()  # as gui/app.py does in the background at startup

@@ -86,7 +86,7 @@ def main() -> None:
     from core.pruning import scatter
     from core.viz import display
     from gui.pruning.layer_controls import LayerControls
-    from gui.session.controller import LoadedModel
+    from gui.session.loaded import LoadedModel
     from gui.window.main_window import MainWindow
 
     torch.manual_seed(0)

@@ -32,7 +32,7 @@ def main() -> None:
 
     from core.pruning.operations import GlobalPrune
     from core.training import FinetuneConfig
-    from gui.session.controller import load_builtin_demo
+    from gui.session.loaded import load_builtin_demo
     from gui.window.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])

@@ -144,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from gui.session.controller import OpenRequest
+    from gui.session.loaded import OpenRequest
     from gui.window.main_window import MainWindow
 
     QApplication.setApplicationName(APP_NAME)

@@ -50,6 +50,7 @@ from gui.accuracy.evaluation_view import EvaluationView, percent
 from gui.accuracy.finetune_form import FinetuneForm
 from gui.session.controller import SessionController
 from gui.session.measurements import evaluation_key
+from gui.session.requests import Request
 from gui.widgets.colormaps import ALARM_RGB, INK, MUTED, hex_color
 
 SPLITS: tuple[tuple[str, str], ...] = (
@@ -142,6 +143,7 @@ class AccuracyPanel(QWidget):
         self._data: Dataset | None = None
         self._data_choice: DataChoice | None = None
         self._running = ""  # the label of our job, submitted and not finished ("" none)
+        self._request: Request | None = None  # that job
         self._shown_at: dict[str, Any] | None = None  # measurements the view's result is from
         self._build()
         self._connect()
@@ -268,11 +270,6 @@ class AccuracyPanel(QWidget):
         c.model_loaded.connect(self._on_model_loaded)
         c.history_changed.connect(self._sync_to_history)
         c.busy_changed.connect(lambda _busy: self._update_enabled())
-        c.runner.started.connect(lambda _label: self._update_enabled())
-        c.runner.progress.connect(self._on_progress)
-        c.runner.detail.connect(self._on_detail)
-        c.runner.finished.connect(self._on_finished)
-        c.runner.cancelled.connect(self._on_cancelled)
         self.source.changed.connect(self._on_source_changed)
         self.source.load_requested.connect(self.load_data)
         self.evaluate_button.clicked.connect(self.evaluate)
@@ -294,6 +291,11 @@ class AccuracyPanel(QWidget):
     def running(self) -> str:
         """The label of this panel's job that is queued or running ('' when none)."""
         return self._running
+
+    @property
+    def job(self) -> Request | None:
+        """The request of this panel's job, queued or running (None when none)."""
+        return self._request
 
     def split(self) -> str:
         """The split chosen for evaluation."""
@@ -331,8 +333,8 @@ class AccuracyPanel(QWidget):
 
     def cancel(self) -> None:
         """Cancel this panel's running job (the controller's Cancel does the same)."""
-        if self._running and self.controller.runner.label == self._running:
-            self.controller.cancel()
+        if self._request is not None:
+            self._request.cancel()
 
     # -- data -----------------------------------------------------------------------------
     def _input_shape(self) -> tuple[int, ...] | None:
@@ -378,10 +380,9 @@ class AccuracyPanel(QWidget):
             if then is not None and self.controller.session is session:
                 then(data)
 
-        def failed(exc: BaseException) -> bool:
+        def failed(exc: BaseException) -> None:
             self._data = None
             self.source.show_error(str(exc) or type(exc).__name__)
-            return isinstance(exc, PruningError)  # anything else also gets the dialog
 
         name = "digits" if choice.kind == "digits" else Path(choice.spec).name or choice.spec
         self.source.show_pending(f"Loading {name}…")
@@ -434,9 +435,8 @@ class AccuracyPanel(QWidget):
             self._set_evaluate_status("")
             self.evaluated.emit(evaluation)
 
-        def failed(exc: BaseException) -> bool:
+        def failed(exc: BaseException) -> None:
             self._set_evaluate_status(str(exc) or type(exc).__name__, error=True)
-            return isinstance(exc, PruningError)
 
         self._set_evaluate_status(f"Evaluating on {split}…")
         self._submit(f"{EVALUATE_LABEL} {split}", job, done, failed)
@@ -511,9 +511,8 @@ class AccuracyPanel(QWidget):
             self._set_finetune_status(finetune_summary(result), notes=result.notes)
             self.finetuned.emit(result)
 
-        def failed(exc: BaseException) -> bool:
+        def failed(exc: BaseException) -> None:
             self._set_finetune_status(str(exc) or type(exc).__name__, error=True)
-            return isinstance(exc, PruningError)
 
         self.curves.clear(config.epochs, distilled=config.distill)
         self._set_finetune_status(f"{config.label}: starting…")
@@ -554,20 +553,25 @@ class AccuracyPanel(QWidget):
         label: str,
         job: Callable[[CancelToken], Job[Any]],
         on_result: Callable[[Any], None],
-        on_error: Callable[[BaseException], bool],
+        on_error: Callable[[BaseException], None],
         mutating: bool = False,
     ) -> bool:
+        """Queue our job; a :class:`PruningError` is ours to show, others get the dialog too."""
         self._running = label
         self._progress_bar().setValue(0)
         self._progress_bar().show()
-        self._update_enabled()
-        submitted = self.controller.submit(
-            label, job, on_result, mutating=mutating, on_error=on_error
+        request = self._request = self.controller.submit(
+            label, job, mutating=mutating, silent_errors=(PruningError,)
         )
-        if not submitted:
-            self._running = ""
-            self._update_enabled()
-        return submitted
+        request.started.connect(self._update_enabled)
+        request.progress.connect(self._on_progress)
+        request.detail.connect(self._on_detail)
+        request.finished.connect(on_result)
+        request.failed.connect(on_error)
+        request.cancelled.connect(lambda: self._on_cancelled(label))
+        request.ended.connect(lambda _state: self._on_finished(request))
+        self._update_enabled()
+        return True
 
     def _progress_bar(self) -> QProgressBar:
         if self._running.startswith(FINETUNE_PREFIX):
@@ -578,10 +582,9 @@ class AccuracyPanel(QWidget):
         return self.controller.session is not None and not self._running
 
     def _on_progress(self, fraction: float, message: str) -> None:
-        if self._running and self.controller.runner.label == self._running:
-            self._progress_bar().setValue(int(fraction * 1000))
-            if self._running.startswith(FINETUNE_PREFIX) and not self.curves.records:
-                self._set_finetune_status(message)
+        self._progress_bar().setValue(int(fraction * 1000))
+        if self._running.startswith(FINETUNE_PREFIX) and not self.curves.records:
+            self._set_finetune_status(message)
 
     def _on_cancelled(self, label: str) -> None:
         if label != self._running:
@@ -593,10 +596,10 @@ class AccuracyPanel(QWidget):
         else:
             self.source.show_pending("Loading cancelled.")
 
-    def _on_finished(self, label: str) -> None:
-        if label == self._running:  # after its result or error was shown
+    def _on_finished(self, request: Request) -> None:
+        if request is self._request:  # after its result or error was shown
             bar = self._progress_bar()
-            self._running = ""
+            self._running, self._request = "", None
             bar.setValue(0)
             bar.hide()
         self._update_enabled()
@@ -604,6 +607,7 @@ class AccuracyPanel(QWidget):
     def _on_model_loaded(self) -> None:
         """A new model: forget data and results; the digits demos get the digits."""
         self._data, self._data_choice, self._running = None, None, ""
+        self._request = None
         self._shown_at = None
         self.view.clear("Evaluate to measure the model as pruned now.")
         self.curves.clear()
@@ -626,7 +630,7 @@ class AccuracyPanel(QWidget):
         has_model = self.controller.session is not None
         idle = has_model and not self.controller.busy and not self._running
         ready = self.source.choice().ready
-        ours = bool(self._running) and self.controller.runner.label == self._running
+        ours = self._request is not None and self._request.running
         self.evaluate_button.setEnabled(idle and ready)
         self.finetune_button.setEnabled(idle and ready)
         self.source.load_button.setEnabled(idle and ready)

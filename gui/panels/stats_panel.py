@@ -70,6 +70,7 @@ from gui.widgets.formatting import format_count, format_si
 
 if TYPE_CHECKING:
     from gui.session.controller import SessionController
+    from gui.session.requests import Request
 
 ROW_PX = 24
 """Height of one layer's bar in the chart, in pixels."""
@@ -315,7 +316,7 @@ class StatsPanel(QWidget):
         self._values: dict[str, QLabel] = {}
         self._stats: ModelStats | None = None
         self._spec: InputSpec | None = None
-        self._pending: InputSpec | None = None  # the spec being tried (None: none, or dropped)
+        self._check: Request | None = None  # the spec being tried (None: none, or dropped)
         self._dialog: InputSpecDialog | None = None
         self._input_error = ""
         layout = QVBoxLayout(self)
@@ -539,7 +540,6 @@ class StatsPanel(QWidget):
         loaded = controller.loaded
         if session is None or loaded is None:
             return False
-        self._pending = spec
         if dialog is not None:
             dialog.set_checking(True)
 
@@ -547,9 +547,9 @@ class StatsPanel(QWidget):
             return (yield from check_input_job(session, spec, token))
 
         def done(tensor: torch.Tensor) -> None:
-            if self._pending is not spec or controller.session is not session:
-                return  # cancelled meanwhile, or another model is shown
-            self._pending = None
+            if self._check is not request or controller.session is not session:
+                return  # dropped meanwhile, or another model is shown
+            self._check = None
             session.example_input = tensor
             self._spec = spec
             self._input_error = ""
@@ -561,13 +561,13 @@ class StatsPanel(QWidget):
             if dialog is not None:
                 dialog.accept()
 
-        def failed(exc: BaseException) -> bool | None:
-            if self._pending is spec:
-                self._pending = None
-            if not isinstance(exc, InputSpecError):
+        def failed(exc: BaseException) -> None:
+            if self._check is request:
+                self._check = None
+            if not isinstance(exc, InputSpecError):  # the controller reports it too
                 if dialog is not None:
                     dialog.show_error(f"{type(exc).__name__}: {exc}")
-                return None  # the controller reports it too
+                return
             if dialog is not None and dialog.isVisible():
                 dialog.show_error(str(exc))
             else:
@@ -575,14 +575,18 @@ class StatsPanel(QWidget):
                 self._input_error = f"FLOPs: {origin} did not fit: {exc}. Use Set input… to fix it."
                 self._update_input_widgets()
             self.input_failed.emit(str(exc))
-            return True
 
-        return controller.submit(CHECK_LABEL, job, on_result=done, on_error=failed)
+        if self._check is not None:
+            self._check.cancel()  # a spec tried since replaces it
+        request = self._check = controller.submit(CHECK_LABEL, job, silent_errors=(InputSpecError,))
+        request.finished.connect(done)
+        request.failed.connect(failed)
+        return True
 
     def _on_model_loaded(self) -> None:
         controller = self._require_controller()
         self._spec = None
-        self._pending = None
+        self._check = None
         self._input_error = ""
         if self._dialog is not None:
             self._dialog.reject()
@@ -594,11 +598,10 @@ class StatsPanel(QWidget):
         self._update_input_widgets()
 
     def _drop_pending(self) -> None:
-        """The dialog was cancelled: forget its spec; stop its check if it is running."""
-        self._pending = None
-        controller = self.controller
-        if controller is not None and controller.busy and controller.runner.label == CHECK_LABEL:
-            controller.cancel()
+        """The dialog was cancelled: stop trying its spec (queued or running)."""
+        if self._check is not None:
+            self._check.cancel()
+            self._check = None
 
     def _dialog_closed(self, dialog: InputSpecDialog) -> None:
         if self._dialog is dialog:

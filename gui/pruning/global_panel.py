@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from core.pruning.global_prune import GlobalPlan
     from core.pruning.session import PruningSession
     from gui.session.controller import SessionController
+    from gui.session.requests import Request
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -348,8 +349,7 @@ class GlobalPanel(QWidget):
     def __init__(self, controller: SessionController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
-        self._requested: GlobalPrune | None = None
-        self._pending_apply = ""
+        self._plan_request: Request | None = None  # the plan asked for, until it is shown
         self._name_fitted = False
         self._plan_timer = QTimer(self)
         self._plan_timer.setSingleShot(True)
@@ -470,12 +470,10 @@ class GlobalPanel(QWidget):
         self.preview_button.clicked.connect(self.preview_plan)
         self.apply_button.clicked.connect(self.apply)
         c = self.controller
-        c.plan_ready.connect(self._on_plan_ready)
         c.model_loaded.connect(lambda: self._reload(None))
         c.model_replaced.connect(lambda: self._reload(None))
         c.masks_changed.connect(self._on_masks_changed)
         c.mutating_changed.connect(self._on_busy)
-        c.error.connect(self._on_controller_error)
 
     @property
     def plan_scheduled(self) -> bool:
@@ -552,9 +550,12 @@ class GlobalPanel(QWidget):
         op = self._valid_op()
         if op is None:
             return False
-        self._requested = op
+        self._clear_plan()
         self._set_status("Planning…", PREVIEW_STYLE)
-        return self.controller.plan(op)
+        request = self._plan_request = self.controller.plan(op)
+        request.finished.connect(self._on_plan_ready)
+        request.failed.connect(lambda error: self._set_status(str(error), ERROR_STYLE))
+        return True
 
     def apply(self) -> bool:
         """Apply the current global pruning; False when it is invalid."""
@@ -562,9 +563,13 @@ class GlobalPanel(QWidget):
         if op is None:
             return False
         self._plan_timer.stop()
-        self._pending_apply = op.label
         self._set_status(f"Applying — {op.label}…", PREVIEW_STYLE)
-        return self.controller.apply(op)
+        request = self.controller.apply(op)
+        request.finished.connect(
+            lambda _entry: self._set_status(f"Applied — {op.label}", INFO_STYLE)
+        )
+        request.failed.connect(lambda error: self._set_status(str(error), ERROR_STYLE))
+        return True
 
     # -- reactions ------------------------------------------------------------------------
     def _valid_op(self) -> GlobalPrune | None:
@@ -601,7 +606,7 @@ class GlobalPanel(QWidget):
         if not self._name_fitted:
             self._fit_name_column()
         has_plan = any(row.planned is not None for row in self.model.rows)
-        if self.live_check.isChecked() and not has_plan and self._requested is None:
+        if self.live_check.isChecked() and not has_plan and self._plan_request is None:
             self._on_changed()
 
     def hideEvent(self, event: QHideEvent) -> None:
@@ -622,17 +627,20 @@ class GlobalPanel(QWidget):
 
     def _clear_plan(self) -> None:
         had_plan = any(row.planned is not None for row in self.model.rows)
-        self._requested = None
+        if self._plan_request is not None:  # a plan of what the panel no longer shows
+            self._plan_request.cancel()
+            self._plan_request = None
         self.model.set_planned({})
         self._update_warning()
         if had_plan:
             self.planned.emit({})
 
     def _on_plan_ready(self, plan: GlobalPlan) -> None:
-        op, session = self._requested, self.controller.session
-        if op is None or session is None or set(plan.cuts) != set(op.targets):
+        """Show the plan: it is of the op the panel shows (any change cancels its request)."""
+        session = self.controller.session
+        self._plan_request = None
+        if session is None:
             return
-        self._requested = None
         self.model.update_current(session)
         after = {
             name: self.model.row_of(name).pruned + cut.pruned for name, cut in plan.cuts.items()
@@ -660,15 +668,6 @@ class GlobalPanel(QWidget):
 
     def _on_busy(self, busy: bool) -> None:
         self.apply_button.setEnabled(self.preview_button.isEnabled() and not busy)
-        if not busy and self._pending_apply:
-            self._set_status(f"Applied — {self._pending_apply}", INFO_STYLE)
-            self._pending_apply = ""
-
-    def _on_controller_error(self, message: str, _details: str) -> None:
-        if self._pending_apply or self._requested is not None:
-            self._pending_apply = ""
-            self._requested = None
-            self._set_status(message, ERROR_STYLE)
 
     def _set_status(self, text: str, style: str) -> None:
         self.status.setText(text)

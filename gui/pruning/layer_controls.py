@@ -19,6 +19,7 @@ status says what is being counted and Apply waits.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
     from core.pruning.session import PruningSession
     from core.pruning.targets import TargetInfo
     from gui.session.controller import SessionController
+    from gui.session.layer_reads import Preview
+    from gui.session.requests import Request
 
 from gui.pruning.method_pages import (
     PREVIEW_DELAY_MS,
@@ -77,9 +80,12 @@ class LayerControls(QWidget):
     Signals:
         op_changed(op): the current :class:`LayerPrune`, or None when the
             controls are invalid or nothing is selected.
+        previewed(preview): a :class:`~gui.session.layer_reads.Preview` of the
+            current operation arrived (the status says what Apply will do).
     """
 
     op_changed = Signal(object)
+    previewed = Signal(object)
 
     def __init__(self, controller: SessionController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -87,8 +93,6 @@ class LayerControls(QWidget):
         self._targets: tuple[str, ...] = ()
         self._op: LayerPrune | None = None
         self._error = ""
-        self._pending_apply = ""
-        self._awaiting_preview = False
         self._counting = ""  # what is being counted in a worker, for the status line
         self._preview_after_count = False
         self._updating = False
@@ -231,12 +235,10 @@ class LayerControls(QWidget):
         self.permanent_button.clicked.connect(self.make_permanent)
         c = self.controller
         c.mutating_changed.connect(self._on_busy)
-        c.preview_ready.connect(self._on_preview_ready)
         c.model_loaded.connect(self._on_model_loaded)
         c.model_replaced.connect(self._on_model_loaded)
         c.masks_changed.connect(self._on_masks_changed)
         c.figures_ready.connect(self._on_figures_ready)
-        c.error.connect(self._on_controller_error)
         self._on_method_changed()
 
     # -- public API -------------------------------------------------------------------------
@@ -352,17 +354,17 @@ class LayerControls(QWidget):
         if op is None:
             return False
         self._preview_timer.stop()
-        self._pending_apply = op.label
         self._set_status(f"Applying — {op.label}…", PREVIEW_STYLE)
-        return self.controller.apply(op)
+        self._follow(self.controller.apply(op), op.label)
+        return True
 
     def reset(self) -> bool:
         """Restore the selected layers' original weights (undoable)."""
         if not self._targets or self.controller.session is None:
             return False
         op = Reset(self._targets)
-        self._pending_apply = op.label
-        return self.controller.apply(op)
+        self._follow(self.controller.apply(op), op.label)
+        return True
 
     def make_permanent(self) -> bool:
         """After confirmation, bake the selected layers' zeros in (clears the undo history)."""
@@ -370,8 +372,14 @@ class LayerControls(QWidget):
             return False
         if not self._confirm_permanent():
             return False
-        self._pending_apply = f"Make permanent {self._target_summary()}"
-        return self.controller.make_permanent(self._targets)
+        label = f"Make permanent {self._target_summary()}"
+        self._follow(self.controller.make_permanent(self._targets), label)
+        return True
+
+    def _follow(self, request: Request, label: str) -> None:
+        """Say in the status line how an applied operation ended."""
+        request.finished.connect(lambda _entry: self._set_status(f"Applied — {label}", INFO_STYLE))
+        request.failed.connect(lambda error: self._set_status(str(error), ERROR_STYLE))
 
     # -- building -----------------------------------------------------------------------------
     def _session(self) -> PruningSession:
@@ -535,18 +543,26 @@ class LayerControls(QWidget):
     def _request_preview(self) -> None:
         if self._op is None or not self.live_check.isChecked() or self.controller.session is None:
             return
-        self._awaiting_preview = True
-        self.controller.preview(self._op)
+        request = self.controller.preview(self._op)
+        request.finished.connect(self._on_preview_ready)
+        request.failed.connect(lambda error: self._set_status(str(error), ERROR_STYLE))
 
-    def _on_preview_ready(self, masks: dict[str, PackedMask | None]) -> None:
-        if self._op is None or set(masks) != set(self._op.targets) or self._error:
+    def _on_preview_ready(self, preview: Preview) -> None:
+        """Show a preview of the operation the controls still describe (else it is stale)."""
+        op = self._op
+        if (
+            op is None
+            or self._error
+            or not (preview.op is op or preview.op.to_dict() == op.to_dict())
+        ):
             return
-        self._awaiting_preview = False
+        masks = preview.masks
         session = self._session()
         total = sum(session.info(name).numel for name in masks)
         pruned = sum(0 if mask is None else mask.pruned for mask in masks.values())
         share = pruned / total if total else 0.0
         self._set_status(*_preview_status(session, masks, share, total))
+        self.previewed.emit(preview)
 
     def _on_live_toggled(self, on: bool) -> None:
         if not on:
@@ -555,9 +571,6 @@ class LayerControls(QWidget):
 
     def _on_busy(self, busy: bool) -> None:
         self.apply_button.setEnabled(self._op is not None and not busy)
-        if not busy and self._pending_apply:
-            self._set_status(f"Applied — {self._pending_apply}", INFO_STYLE)
-            self._pending_apply = ""
 
     def _on_model_loaded(self) -> None:
         session = self.controller.session
@@ -575,12 +588,6 @@ class LayerControls(QWidget):
         # Keep a preview that is due; start the one a count waited for.
         self._revalidate(preview=self._preview_after_count or self._preview_timer.isActive())
 
-    def _on_controller_error(self, message: str, _details: str) -> None:
-        if self._pending_apply or self._awaiting_preview:
-            self._pending_apply = ""
-            self._awaiting_preview = False
-            self._set_status(message, ERROR_STYLE)
-
     def _confirm_permanent(self) -> bool:
         answer = QMessageBox.warning(
             self,
@@ -595,7 +602,7 @@ class LayerControls(QWidget):
 
 
 def _preview_status(
-    session: PruningSession, masks: dict[str, PackedMask | None], share: float, total: int
+    session: PruningSession, masks: Mapping[str, PackedMask | None], share: float, total: int
 ) -> tuple[str, str]:
     """What Apply will do, as a status line and its style; a warning when it empties layers."""
     emptied = [

@@ -1,258 +1,152 @@
 """The GUI's single point of contact with the engine.
 
-:class:`SessionController` owns the :class:`~core.pruning.session.PruningSession` and a
-:class:`~gui.session.jobs.JobRunner`. Widgets read the session when told something
-changed and send commands here; every command that can take long runs as a
-core job in a worker, during which the session belongs to that worker
-(``busy`` is True and views show it). Results are swapped in on the GUI thread.
+:class:`SessionController` owns the :class:`~core.pruning.session.PruningSession`
+and a :class:`~gui.session.requests.RequestQueue`. Widgets read the session
+when told something changed and send commands here. Every command that can
+take long runs as a core job in a worker, during which the session belongs to
+that worker (``busy`` is True and views show it), and returns a
+:class:`~gui.session.requests.Request`: the caller hears *its* result, error or
+cancellation from the request, never from a broadcast. What every view must
+know (a new model, changed masks, the history, fresh statistics) is broadcast.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import torch
-from PySide6.QtCore import QObject, QTimer, Signal
-from torch import nn
+from PySide6.QtCore import QObject, Signal
 
 from core.analysis.stats import ModelStats, stats_job
-from core.common.errors import PruningError
 from core.common.jobs import CancelToken, Job, Progress
-from core.demos import DigitsData, evaluate_accuracy, load_digits
+from core.demos import evaluate_accuracy
 from core.io.checkpoints import SavedFiles, save_job
-from core.io.loading import (
-    TARGET_OPTIONS,
-    FactoryRequired,
-    TrustRequired,
-    open_model_job,
-    open_session,
-)
-from core.io.references import ModelReference
+from core.io.loading import TARGET_OPTIONS, FactoryRequired, TrustRequired
 from core.pruning.history import DEFAULT_BUDGET
-from core.pruning.masks import PackedMask
 from core.pruning.methods.patterns import Pattern
 from core.pruning.operations import GlobalPrune, LayerPrune, MakePermanent, Operation, Reset
 from core.pruning.session import PruningSession
 from core.pruning.targets import find_targets
-from gui.session.jobs import JobRunner
-from gui.session.magnitudes import MagnitudeCounts, largest_pruned, magnitude_counts
+from gui.session.figures import FiguresCache, LayerFigures, measure_job
+from gui.session.layer_reads import preview_job, read_layer_job
+from gui.session.loaded import LoadedModel, OpenRequest, open_job
 from gui.session.measurements import AUTO_ACCURACY, test_accuracy
+from gui.session.requests import MakeJob, Request, RequestQueue, RequestState
 from gui.session.target_kinds import model_key, remembered_options
 
 
-@dataclass
-class LoadedModel:
-    """What the window is showing: a model, its name, and optional demo data."""
+class _ChangeWatch:
+    """What a job that changes the session touched: parameters, and the model itself."""
 
-    model: nn.Module
-    name: str
-    example_input: torch.Tensor | None = None
-    data: DigitsData | None = None
-    source: str = ""  # file path, or "" for a built-in demo
-    #: How to build the model again (saved in session checkpoints), when known.
-    reference: ModelReference | None = None
-    #: A session prepared in a worker (masks or a saved state put back); else a fresh one.
-    session: PruningSession | None = None
-    #: What the loader wants the user to know.
-    notes: tuple[str, ...] = ()
+    def __init__(self, session: PruningSession) -> None:
+        self.session = session
+        self.model = session.model
+        self.touched: set[str] = set()
+        self._unsubscribe = session.subscribe(self.touched.update)
 
-
-@dataclass(frozen=True)
-class OpenRequest:
-    """What :meth:`SessionController.open` was asked to open (to ask again with more)."""
-
-    spec: str
-    weights: str | None = None
-    args: tuple[tuple[str, Any], ...] = ()
-    trust: bool = False
-
-
-@dataclass(frozen=True, eq=False)
-class LayerFigures:
-    """What widgets need to know of one layer's current state, measured in a worker.
-
-    Widgets never read a whole layer on the GUI thread (a worker may be writing
-    it, and 67M weights take a while): they ask :meth:`SessionController.layer_figures`
-    and, when it has nothing yet, :meth:`SessionController.measure_layers`.
-    """
-
-    name: str
-    #: The packed mask measured (None: nothing pruned); the figures hold while the
-    #: session keeps this very mask and no job changed the layer's values.
-    mask: PackedMask | None
-    numel: int
-    pruned: int
-    #: The largest |w| of the effective weights (0.0 for an empty layer).
-    largest: float
-    #: Units that each pattern finds still (partly) kept, for the patterns asked for.
-    remaining: Mapping[Pattern, int] = field(default_factory=dict)
-
-    @property
-    def sparsity(self) -> float:
-        """Fraction of the layer's entries that are pruned."""
-        return self.pruned / self.numel if self.numel else 0.0
-
-    def knows(self, patterns: Iterable[Pattern]) -> bool:
-        """Whether the remaining units of every one of ``patterns`` are known."""
-        return all(pattern in self.remaining for pattern in patterns)
-
-
-def measure_figures(
-    session: PruningSession,
-    name: str,
-    patterns: Iterable[Pattern] = (),
-    known: LayerFigures | None = None,
-    effective: torch.Tensor | None = None,
-) -> LayerFigures:
-    """Measure :class:`LayerFigures` of ``name`` (in a worker: it reads the whole layer).
-
-    ``known`` figures of the same mask are reused (only missing patterns are
-    counted); ``effective`` is a copy of the effective weights already made.
-    Patterns that do not fit the layer's shape are left out.
-    """
-    info = session.info(name)
-    mask = session.packed_mask(name)
-    if known is not None and known.mask is not mask:
-        known = None
-    if known is not None:
-        largest = known.largest
-    else:
-        weights = session.effective(name) if effective is None else effective
-        largest = float(torch.linalg.vector_norm(weights, float("inf"))) if weights.numel() else 0.0
-    remaining = dict(known.remaining) if known is not None else {}
-    for pattern in patterns:
-        if pattern in remaining:
-            continue
-        try:
-            pattern.check(info.shape)
-            remaining[pattern] = (
-                pattern.units(info.shape)
-                if mask is None
-                else pattern.remaining_units(info.shape, mask)
-            )
-        except PruningError:
-            continue
-    pruned = 0 if mask is None else mask.pruned  # counts the bits here, not on the GUI thread
-    return LayerFigures(name, mask, info.numel, pruned, largest, remaining)
-
-
-@dataclass(frozen=True, eq=False)
-class LayerSnapshot:
-    """Copies of one layer's three views and its |w| histogram, made in a worker.
-
-    ``figures`` were measured with them: the GUI thread never reads the layer.
-    """
-
-    original: torch.Tensor
-    mask: torch.Tensor
-    effective: torch.Tensor
-    counts: MagnitudeCounts
-    figures: LayerFigures
-
-
-@dataclass(frozen=True, eq=False)
-class LayerPreview:
-    """One layer of a preview: its unpacked mask and the largest |w| it would prune."""
-
-    name: str
-    mask: torch.Tensor
-    threshold: float | None
+    def stop(self) -> tuple[tuple[str, ...], bool]:
+        """Stop watching; the parameters changed (model order), and whether the model changed."""
+        self._unsubscribe()
+        changed = tuple(n for n in self.session.names if n in self.touched)
+        return changed, self.session.model is not self.model
 
 
 class SessionController(QObject):
-    """Commands for the window, signals back (see module docstring).
+    """Commands for the window, requests and broadcasts back (see module docstring).
 
     Signals:
         model_loaded(): a new model/session replaced the old one.
-        opened(loaded): a model opened by :meth:`open` is shown (after model_loaded).
-        open_refused(request, error): opening needs the user's trust or a factory first.
-        open_failed(request, error): opening failed (``error`` also reports it).
-        saved(files): :meth:`save` wrote a :class:`~core.io.checkpoints.SavedFiles`.
-        masks_changed(names): masks (and weights) of these parameters changed.
         model_replaced(): an operation (slim, replace, or its undo) swapped the
             session's model; its parameters and shapes may all differ.
+        masks_changed(names): masks (and weights) of these parameters changed.
         history_changed(): the undo history changed.
-        busy_changed(busy): a job started or finished.
+        busy_changed(busy): a job started, or the last one finished.
         mutating_changed(mutating): a job that changes weights started or finished
-            (views of layers should show "working" meanwhile).
+            (views of layers show "working" meanwhile).
         stats_ready(stats): fresh :class:`ModelStats`.
         accuracy_ready(accuracy): top-1 test accuracy of the current state: measured after
             every operation for the digits demos, else the one an evaluation stored at
             this history step (NaN when there is none).
-        preview_ready(masks): masks a layer operation would produce (not applied).
-        preview_layer_ready(preview): the :class:`LayerPreview` of the previewed
-            operation's first target, unpacked in the worker.
-        plan_ready(plan): a global pruning plan (not applied).
-        layer_ready(name, views): a :class:`LayerSnapshot` of one layer.
         figures_ready(names): fresh :class:`LayerFigures` of these layers are
             available from :meth:`layer_figures`.
-        error(message, details): something failed; show it to the user.
+        request_started(request): a request's job started (the status bar names it).
+        progress(fraction, message): the running request reported progress.
+        cancelled(request): the user cancelled the running request (:meth:`cancel`).
+        error(message, details): a request failed and its caller does not handle
+            the error; show it to the user.
     """
 
     model_loaded = Signal()
-    opened = Signal(object)
-    open_refused = Signal(object, object)
-    open_failed = Signal(object, object)
-    saved = Signal(object)
-    masks_changed = Signal(tuple)
     model_replaced = Signal()
+    masks_changed = Signal(tuple)
     history_changed = Signal()
     busy_changed = Signal(bool)
     mutating_changed = Signal(bool)
     stats_ready = Signal(object)
     accuracy_ready = Signal(float)
-    preview_ready = Signal(object)
-    preview_layer_ready = Signal(object)
-    plan_ready = Signal(object)
-    layer_ready = Signal(str, object)
     figures_ready = Signal(tuple)
+    request_started = Signal(object)
+    progress = Signal(float, str)
+    cancelled = Signal(object)
     error = Signal(str, str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.runner = JobRunner(self)
-        self.runner.failed.connect(
-            lambda _label, message, details: self.error.emit(message, details)
-        )
-        self.runner.started.connect(lambda _label: self.busy_changed.emit(True))
-        self.runner.finished.connect(self._next)
+        self._queue = RequestQueue(self)
+        q = self._queue
+        q.busy_changed.connect(self.busy_changed)
+        q.request_started.connect(self.request_started)
+        q.progress.connect(self.progress)
+        q.cancelled.connect(self.cancelled)
+        q.error.connect(self.error)
         self.loaded: LoadedModel | None = None
         self.session: PruningSession | None = None
-        # Work asked for while a job runs: commands in order, the latest preview/refresh.
-        self._commands: list[Callable[[], None]] = []
-        self._latest: dict[str, Callable[[], None]] = {}
         self._mutating = False
-        self._end_watch: Callable[[], None] | None = None  # see _mutate
-        self.mutating_changed.connect(lambda on: setattr(self, "_mutating", on))
+        self._watch: _ChangeWatch | None = None  # of the running job that changes the session
         #: Bytes of undo data a session's history keeps (see :meth:`set_history_budget`).
         self.history_budget = DEFAULT_BUDGET
         self._saved_ops: list[int] = []  # ids of the operations at the last save or load
         self._saved_keep: list[Operation] = []  # keeps those ids from being reused
-        # Figures of layers (see layer_figures), and the patterns asked for since the last job.
-        # Connected first, so they are forgotten before any widget hears of a change.
-        self._figures: dict[str, LayerFigures] = {}
-        self._wanted: dict[str, set[Pattern]] = {}
-        # measure_layers starts its job a moment later, so that a layer read asked for
-        # in the same event-loop turn (a new selection) goes first and brings the figures.
-        self._measure_soon = QTimer(self)
-        self._measure_soon.setSingleShot(True)
-        self._measure_soon.setInterval(0)
-        self._measure_soon.timeout.connect(self._next_if_queued)
-        self.masks_changed.connect(self._forget_figures)
-        self.model_loaded.connect(self._forget_figures)
-        self.model_replaced.connect(self._forget_figures)
+        # Connected first, so figures are forgotten before any widget hears of a change.
+        self._figures = FiguresCache()
+        self.masks_changed.connect(self._figures.forget)
+        self.model_loaded.connect(lambda: self._figures.forget())
+        self.model_replaced.connect(lambda: self._figures.forget())
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """Whether a worker currently owns the session."""
+        return self._queue.busy
+
+    @property
+    def mutating(self) -> bool:
+        """Whether a job that changes weights is running."""
+        return self._mutating
+
+    @property
+    def running(self) -> Request | None:
+        """The request whose job runs now."""
+        return self._queue.running
+
+    @property
+    def queued(self) -> int:
+        """Number of commands waiting for the running job to finish."""
+        return self._queue.queued
+
+    def cancel(self) -> None:
+        """Cancel the running request (the session rolls back)."""
+        self._queue.cancel()
 
     # -- model ------------------------------------------------------------------
     def load(self, loaded: LoadedModel) -> None:
         """Replace the current model with ``loaded`` (closing the old session)."""
-        if self.runner.busy:
+        if self.busy:
             raise RuntimeError("a job is running; wait or cancel it first")
-        self._commands.clear()
-        self._latest.clear()
+        self._queue.clear()
         if self.session is not None:
             self.session.close()
         self.loaded = loaded
@@ -264,6 +158,7 @@ class SessionController(QObject):
             **remembered_options(model_key(loaded.source, loaded.reference)),
         )
         self.session.history.set_budget(self.history_budget)
+        self._figures.session = self.session
         self._mark_saved()
         self.model_loaded.emit()
         self.history_changed.emit()
@@ -277,7 +172,7 @@ class SessionController(QObject):
         otherwise the session is built again with these options (``model_loaded``),
         from the unpruned model when it had steps: those are discarded (ask first).
         """
-        if self.runner.busy:
+        if self.busy:
             raise RuntimeError("a job is running; wait or cancel it first")
         session, loaded = self._require_session(), self.loaded
         assert loaded is not None
@@ -301,59 +196,35 @@ class SessionController(QObject):
         )
         self.load(replace(loaded, model=model, session=fresh))
 
-    def open(self, request: OpenRequest) -> bool:
+    def open(self, request: OpenRequest) -> Request:
         """Open a model in a worker (after queued commands), then show it.
 
-        Emits ``opened(loaded)``; ``open_refused(request, error)`` when the
-        loader needs the user first (:class:`TrustRequired`, :class:`FactoryRequired`);
-        other errors reach ``open_failed`` and ``error``, and the current model stays.
+        The request finishes with the :class:`LoadedModel` once it is shown. It
+        fails with :class:`TrustRequired` or :class:`FactoryRequired` when the
+        loader needs the user first (those are the caller's to handle); other
+        errors are reported too, and the current model stays.
         """
-
         # The kinds of parameters the user made prunable for this file (gui.session.target_kinds).
-        kinds = remembered_options(model_key(request.weights or request.spec, None))
+        kinds = remembered_options(model_key(request.source, None))
+        budget = self.history_budget
 
-        def job(token: CancelToken) -> Job[LoadedModel]:
-            opened = yield from open_model_job(
-                request.spec,
-                weights=request.weights,
-                args=dict(request.args),
-                trust=request.trust,
-                token=token,
-            )
-            yield Progress(0.95, "preparing the session")
-            session = open_session(opened, history_budget=self.history_budget, **kinds)
-            data = load_digits() if opened.has_data else None
-            return LoadedModel(
-                opened.model,
-                opened.name,
-                opened.example_input,
-                data,
-                source=request.weights or request.spec,
-                reference=opened.reference,
-                session=session,
-                notes=opened.notes,
-            )
+        def show(state: RequestState, loaded: Any) -> None:
+            if state is RequestState.FINISHED:
+                self.load(loaded)
 
-        def done(loaded: LoadedModel) -> None:
-            self.load(loaded)
-            self.opened.emit(loaded)
+        label = f"Open {Path(request.source).name or request.spec}"
+        opening = Request(
+            label,
+            lambda token: open_job(request, budget, kinds, token),
+            silent_errors=(TrustRequired, FactoryRequired),
+            on_end=show,
+        )
+        return self._queue.submit(opening)
 
-        def refused(exc: BaseException) -> bool:
-            if isinstance(exc, TrustRequired | FactoryRequired):
-                self.open_refused.emit(request, exc)
-                return True
-            self.open_failed.emit(request, exc)
-            return False
-
-        label = f"Open {Path(request.weights or request.spec).name or request.spec}"
-        self._commands.append(lambda: self.runner.run(label, job, done, refused))
-        self._next()
-        return True
-
-    def save(self, path: str, format: str) -> bool:
+    def save(self, path: str, format: str) -> Request:
         """Save the session in a worker (see :func:`core.io.checkpoints.save_job`).
 
-        Emits ``saved(files)``; errors reach ``error``.
+        The request finishes with the :class:`~core.io.checkpoints.SavedFiles`.
         """
         session = self._require_session()
         reference = self.loaded.reference if self.loaded is not None else None
@@ -364,14 +235,11 @@ class SessionController(QObject):
                 yield from save_job(session, path, format, reference=reference_data, token=token)
             )
 
-        def done(files: SavedFiles) -> None:
-            self._mark_saved()
-            self.saved.emit(files)
+        def saved(state: RequestState, _files: object) -> None:
+            if state is RequestState.FINISHED:
+                self._mark_saved()
 
-        label = f"Save {Path(path).name}"
-        self._commands.append(lambda: self.runner.run(label, job, done))
-        self._next()
-        return True
+        return self._queue.submit(Request(f"Save {Path(path).name}", job, on_end=saved))
 
     def unsaved_steps(self) -> int:
         """How many of the operations that made the current state were not saved (0: none)."""
@@ -393,49 +261,34 @@ class SessionController(QObject):
 
     def set_history_budget(self, budget: int) -> None:
         """Keep at most ``budget`` bytes of undo data (drops the oldest at once if needed)."""
-        if self.runner.busy:
+        if self.busy:
             raise RuntimeError("a job is running; wait or cancel it first")
         self.history_budget = budget
         if self.session is not None:
             self.session.history.set_budget(budget)
             self.history_changed.emit()
 
-    @property
-    def busy(self) -> bool:
-        """Whether a worker currently owns the session."""
-        return self.runner.busy
-
-    @property
-    def mutating(self) -> bool:
-        """Whether a job that changes weights is running."""
-        return self._mutating
-
-    @property
-    def queued(self) -> int:
-        """Number of commands waiting for the running job to finish."""
-        return len(self._commands)
-
-    # -- commands -----------------------------------------------------------------
-    def apply(self, op: Operation) -> bool:
-        """Apply an operation in a worker; False if busy."""
+    # -- commands that change the session -------------------------------------------------
+    def apply(self, op: Operation) -> Request:
+        """Apply an operation in a worker (it finishes with the history entry, or None)."""
         session = self._require_session()
-        return self._mutate(op.label, lambda token: session.apply_job(op, token))
+        return self.submit(op.label, lambda token: session.apply_job(op, token), mutating=True)
 
-    def undo(self) -> bool:
-        """Undo the last operation in a worker."""
+    def undo(self) -> Request | None:
+        """Undo the last operation in a worker (None: nothing to undo)."""
         session = self._require_session()
         if not session.history.can_undo():
-            return False
-        return self._mutate("Undo", session.undo_job)
+            return None
+        return self.submit("Undo", session.undo_job, mutating=True)
 
-    def redo(self) -> bool:
-        """Redo the last undone operation in a worker."""
+    def redo(self) -> Request | None:
+        """Redo the last undone operation in a worker (None: nothing to redo)."""
         session = self._require_session()
         if not session.history.can_redo():
-            return False
-        return self._mutate("Redo", session.redo_job)
+            return None
+        return self.submit("Redo", session.redo_job, mutating=True)
 
-    def goto(self, cursor: int) -> bool:
+    def goto(self, cursor: int) -> Request:
         """Undo/redo until ``cursor`` history entries are applied, in one worker job."""
         session = self._require_session()
 
@@ -447,310 +300,188 @@ class SessionController(QObject):
                 token.check()
                 yield from session.redo_job(token)
 
-        return self._mutate("Go to history step", job)
+        return self.submit("Go to history step", job, mutating=True)
 
-    def reset_all(self) -> bool:
+    def reset_all(self) -> Request:
         """Restore every layer's original weights (undoable)."""
         session = self._require_session()
         return self.apply(Reset(tuple(session.names)))
 
-    def make_permanent(self, names: tuple[str, ...]) -> bool:
+    def make_permanent(self, names: tuple[str, ...]) -> Request:
         """Bake zeros in for ``names``; clears the undo history (ask first!)."""
         return self.apply(MakePermanent(names))
 
-    def cancel(self) -> None:
-        """Cancel the running job (the session rolls back)."""
-        self.runner.cancel()
+    def submit(
+        self,
+        label: str,
+        make_job: MakeJob,
+        *,
+        mutating: bool = False,
+        silent_errors: tuple[type[BaseException], ...] = (),
+    ) -> Request:
+        """Queue a job after the commands before it; listen to the returned request.
 
-    def preview(self, op: LayerPrune | GlobalPrune) -> bool:
-        """Compute masks ``op`` would produce, without applying; emits preview_ready.
+        ``mutating=True`` is for jobs that change the session (weights, masks,
+        the model): layer views show "working" while it runs, and when it ends
+        the history, masks and statistics are refreshed, before the request
+        says how it ended. Errors of the ``silent_errors`` types are the
+        caller's to show; others are reported on ``error`` too.
+        """
+        self._require_session()
+        if not mutating:
+            return self._queue.submit(Request(label, make_job, silent_errors=silent_errors))
+        request = Request(
+            label,
+            make_job,
+            silent_errors=silent_errors,
+            on_start=self._begin_change,
+            on_end=lambda state, _result: self._end_change(state),
+        )
+        return self._queue.submit(request)
 
-        For the operation's first target it also unpacks the mask and finds the
-        largest |w| it would prune, in the worker (``preview_layer_ready``).
+    def _begin_change(self) -> None:
+        self._watch = _ChangeWatch(self._require_session())
+        self._mutating = True
+        self.mutating_changed.emit(True)
+
+    def _end_change(self, state: RequestState) -> None:
+        """A job that may have changed the session ended (however): tell every view.
+
+        Statistics are measured again unless it was cancelled without a change
+        (the session rolled back).
+        """
+        watch, self._watch = self._watch, None
+        changed, replaced = watch.stop() if watch is not None else ((), False)
+        try:
+            self.history_changed.emit()
+            if replaced:
+                self.model_replaced.emit()
+            elif changed:
+                self.masks_changed.emit(changed)
+            if changed or replaced or state is not RequestState.CANCELLED:
+                self.refresh()
+        finally:
+            self._mutating = False
+            self.mutating_changed.emit(False)
+
+    # -- reads for the views (the latest of each kind counts) -------------------------------
+    def preview(self, op: LayerPrune | GlobalPrune) -> Request:
+        """Compute the masks ``op`` would produce, without applying.
+
+        The request finishes with a :class:`~gui.session.layer_reads.Preview`
+        (the first target's mask unpacked in the worker) unless a later
+        preview superseded it.
         """
         session = self._require_session()
-
-        def job(token: CancelToken) -> Job[tuple[dict[str, Any], LayerPreview | None]]:
-            masks = yield from session.masks_job(op, token)
-            for packed in masks.values():
-                if packed is not None:
-                    _ = packed.kept  # counted here, not when the GUI thread asks
-            focus = next((name for name in op.targets if name in masks), None)
-            if focus is None:
-                return masks, None
-            mask = masks[focus]
-            shape = session.info(focus).shape
-            full = torch.ones(shape, dtype=torch.bool) if mask is None else mask.to_bool()
-            threshold = largest_pruned(session.original(focus), full)
-            return masks, LayerPreview(focus, full, threshold)
-
-        def done(result: tuple[dict[str, Any], LayerPreview | None]) -> None:
-            masks, layer = result
-            self.preview_ready.emit(masks)
-            if layer is not None:
-                self.preview_layer_ready.emit(layer)
-
-        self._latest["preview"] = lambda: self.runner.run("Preview", job, on_result=done)
-        self._next()
-        return True
-
-    def plan(self, op: GlobalPrune) -> bool:
-        """Plan a global pruning without applying it; emits plan_ready."""
-        session = self._require_session()
-        self._latest["plan"] = lambda: self.runner.run(
-            "Plan global pruning",
-            lambda token: session.global_plan_job(op, token),
-            on_result=lambda plan: self.plan_ready.emit(plan),
+        return self._queue.submit(
+            Request("Preview", lambda token: preview_job(session, op, token), kind="preview")
         )
-        self._next()
-        return True
 
-    def fetch_layer(self, name: str) -> bool:
+    def plan(self, op: GlobalPrune) -> Request:
+        """Plan a global pruning without applying it (finishes with a ``GlobalPlan``)."""
+        session = self._require_session()
+        return self._queue.submit(
+            Request(
+                "Plan global pruning",
+                lambda token: session.global_plan_job(op, token),
+                kind="plan",
+            )
+        )
+
+    def fetch_layer(self, name: str) -> Request:
         """Copy a layer's original weights, mask and effective weights in a worker.
 
         Big layers take a while to restore from the vault; the GUI thread only
-        receives the finished copies (``layer_ready``).
+        receives the finished copies: the request finishes with a
+        :class:`~gui.session.layer_reads.LayerSnapshot`, which brings the
+        layer's figures too (and the patterns asked of them meanwhile).
         """
         session = self._require_session()
 
-        def job(
-            _token: CancelToken, patterns: set[Pattern], known: LayerFigures | None
-        ) -> Job[LayerSnapshot]:
-            yield Progress(0.0, f"reading {name}")
-            original, mask = session.original(name), session.mask(name)
-            counts = magnitude_counts(original, mask)
-            effective = session.effective(name).clone()
-            figures = measure_figures(session, name, patterns, known, effective)
-            return LayerSnapshot(original, mask, effective, counts, figures)
+        def make(token: CancelToken) -> Job[Any]:
+            patterns, known = self._figures.take_wanted(name)
+            return read_layer_job(session, name, patterns, known, token)
 
-        def start(token: CancelToken) -> Job[LayerSnapshot]:
-            # The figures asked for this layer come with it (on the GUI thread: _wanted).
-            return job(token, self._wanted.pop(name, set()), self._figures.get(name))
+        def store(state: RequestState, snapshot: Any) -> None:
+            if state is RequestState.FINISHED:
+                self._store_figures([snapshot.figures])
 
-        def done(views: LayerSnapshot) -> None:
-            self._store_figures([views.figures])
-            self.layer_ready.emit(name, views)
+        return self._queue.submit(Request(f"Read {name}", make, kind="layer", on_end=store))
 
-        self._latest["layer"] = lambda: self.runner.run(f"Read {name}", start, on_result=done)
-        self._next()
-        return True
-
-    # -- figures of layers ------------------------------------------------------------
     def layer_figures(self, name: str) -> LayerFigures | None:
         """The current :class:`LayerFigures` of ``name``, or None when none are measured.
 
         Cheap (no tensor is read): figures of a mask the session no longer
         holds, or of a layer a job changed since, are not returned.
         """
-        figures = self._figures.get(name)
-        if figures is None or self.session is None:
-            return None
-        try:
-            current = self.session.packed_mask(name)
-        except (PruningError, KeyError):
-            return None
-        return figures if figures.mask is current else None
+        return self._figures.get(name)
 
-    def measure_layers(self, names: Iterable[str], patterns: Iterable[Pattern] = ()) -> bool:
+    def measure_layers(
+        self, names: Iterable[str], patterns: Iterable[Pattern] = ()
+    ) -> Request | None:
         """Measure the figures of ``names`` (with ``patterns``' remaining units) in a worker.
 
-        Layers whose figures are current and know every pattern are skipped;
-        False when there is nothing to measure. The job starts on the next
-        event-loop turn at the earliest, after any layer read (:meth:`fetch_layer`)
-        asked for meanwhile, which brings the figures of its layer; requests made
-        before it starts are merged. The layers measured are announced with
-        ``figures_ready(names)`` (read them with :meth:`layer_figures`).
+        None when every layer's figures are current and know every pattern.
+        The job starts on the next event-loop turn at the earliest, after any
+        layer read (:meth:`fetch_layer`) asked for meanwhile, which brings the
+        figures of its layer; asks made before it starts are merged. The
+        layers measured are announced with ``figures_ready(names)``.
         """
-        self._require_session()
-        wanted = tuple(patterns)
-        missing = [
-            name
-            for name in names
-            if not ((figures := self.layer_figures(name)) is not None and figures.knows(wanted))
-        ]
-        if not missing:
-            return False
-        for name in missing:
-            self._wanted.setdefault(name, set()).update(wanted)
-        self._latest["figures"] = self._start_measuring
-        self._measure_soon.start()
-        return True
-
-    def _next_if_queued(self) -> None:
-        if not self.runner.busy and (self._commands or self._latest):
-            self._next()
-
-    def _start_measuring(self) -> None:
-        """Measure what was asked for and is still unknown (a layer read may have brought it)."""
         session = self._require_session()
-        asked, self._wanted = self._wanted, {}
-        wanted = {
-            name: patterns
-            for name, patterns in asked.items()
-            if not ((figures := self.layer_figures(name)) is not None and figures.knows(patterns))
-        }
-        if not wanted:
-            return
-        known = {name: self._figures.get(name) for name in wanted}
+        wanted = tuple(patterns)
+        missing = self._figures.missing(names, wanted)
+        if not missing:
+            return None
+        self._figures.want(missing, wanted)
 
-        def job(token: CancelToken) -> Job[list[LayerFigures]]:
-            measured = []
-            for i, (name, patterns) in enumerate(wanted.items()):
-                token.check()
-                measured.append(measure_figures(session, name, patterns, known[name]))
-                yield Progress((i + 1) / len(wanted), f"measured {name}")
-            return measured
+        def make(token: CancelToken) -> Job[list[LayerFigures]]:
+            # What is still unknown when it starts (a layer read may have brought it).
+            return measure_job(session, self._figures.take_all_wanted(), token)
 
-        self.runner.run("Measure layers", job, on_result=self._store_figures)
+        def store(state: RequestState, measured: Any) -> None:
+            if state is RequestState.FINISHED:
+                self._store_figures(measured)
+
+        request = Request(
+            "Measure layers",
+            make,
+            kind="figures",
+            needed=self._figures.anything_wanted,
+            on_end=store,
+        )
+        return self._queue.submit(request, defer=True)
 
     def _store_figures(self, measured: list[LayerFigures]) -> None:
-        """Keep figures that still describe the session's layers; announce them."""
-        names = []
-        for figures in measured:
-            self._figures[figures.name] = figures
-            if self.layer_figures(figures.name) is figures:
-                names.append(figures.name)
-            else:
-                del self._figures[figures.name]
+        names = self._figures.store(measured)
         if names:
-            self.figures_ready.emit(tuple(names))
+            self.figures_ready.emit(names)
 
-    def _forget_figures(self, names: tuple[str, ...] | None = None) -> None:
-        """Drop figures of ``names`` (all by default): their layers changed."""
-        if names is None:
-            self._figures.clear()
-            self._wanted.clear()
-            return
-        for name in names:
-            self._figures.pop(name, None)
-
-    def refresh(self) -> bool:
-        """Recompute statistics and accuracy in a worker."""
+    def refresh(self) -> Request:
+        """Recompute statistics and accuracy in a worker (``stats_ready``, ``accuracy_ready``)."""
         session = self._require_session()
         loaded = self.loaded
-        self._latest["refresh"] = lambda: self.runner.run(
-            "Statistics",
-            lambda token: _measure(session, loaded, token),
-            on_result=self._measured,
+
+        def measured(state: RequestState, result: Any) -> None:
+            if state is RequestState.FINISHED and self.session is session:
+                self._measured(*result)
+
+        return self._queue.submit(
+            Request(
+                "Statistics",
+                lambda token: _measure(session, loaded, token),
+                kind="refresh",
+                on_end=measured,
+            )
         )
-        self._next()
-        return True
 
-    # -- helpers ------------------------------------------------------------------
-    def _require_session(self) -> PruningSession:
-        if self.session is None:
-            raise RuntimeError("no model is loaded")
-        return self.session
-
-    def submit(
-        self,
-        label: str,
-        make_job: Callable[[CancelToken], Job[Any]],
-        on_result: Callable[[Any], None] | None = None,
-        *,
-        mutating: bool = False,
-        on_error: Callable[[BaseException], bool | None] | None = None,
-    ) -> bool:
-        """Queue a job after the commands before it; its result goes to ``on_result``.
-
-        ``mutating=True`` is for jobs that change the session (weights, masks,
-        the model): layer views show "working" while it runs, and afterwards the
-        history, masks and statistics are refreshed, as for :meth:`apply`. Its
-        progress ``detail`` items reach ``runner.detail``. ``on_error`` returning
-        True means it handled the error (else ``error`` is emitted).
-        """
-        self._require_session()
-        if mutating:
-            return self._mutate(label, make_job, on_result, on_error)
-        self._commands.append(
-            lambda: self.runner.run(label, make_job, on_result=on_result, on_error=on_error)
-        )
-        self._next()
-        return True
-
-    def _mutate(
-        self,
-        label: str,
-        make_job: Callable[[CancelToken], Job[Any]],
-        on_result: Callable[[Any], None] | None = None,
-        on_error: Callable[[BaseException], bool | None] | None = None,
-    ) -> bool:
+    def _measured(self, stats: ModelStats, accuracy: float) -> None:
         session = self._require_session()
-
-        def start() -> None:
-            # Everything the job changes (masks, floors, kept values) the session reports.
-            touched: set[str] = set()
-            unsubscribe = session.subscribe(touched.update)
-            self._end_watch = unsubscribe  # also ended when the job is cancelled (_next)
-            model = session.model
-
-            def done(_result: Any) -> None:
-                changed = tuple(n for n in session.names if n in touched)
-                self.history_changed.emit()
-                if session.model is not model:
-                    self.model_replaced.emit()
-                elif changed:
-                    self.masks_changed.emit(changed)
-                self.refresh()
-
-            def failed(exc: BaseException) -> bool | None:
-                self._stop_watching()
-                self.mutating_changed.emit(False)
-                self._failed(exc)
-                return on_error(exc) if on_error is not None else None
-
-            def finished(result: Any) -> None:
-                self._stop_watching()
-                try:
-                    done(result)
-                    if on_result is not None:
-                        on_result(result)
-                finally:
-                    self.mutating_changed.emit(False)
-
-            if self.runner.run(label, make_job, on_result=finished, on_error=failed):
-                self.mutating_changed.emit(True)
-
-        self._commands.append(start)
-        self._next()
-        return True
-
-    def _stop_watching(self) -> None:
-        if self._end_watch is not None:
-            self._end_watch()
-            self._end_watch = None
-
-    def _failed(self, _exc: BaseException) -> None:
-        self.history_changed.emit()
-        self.refresh()
-
-    def _next(self, _label: str = "") -> None:
-        """Start the next queued piece of work, if idle; else report idleness."""
-        if self.runner.busy:
-            return
-        if self._mutating:  # a cancelled command reports no result
-            self._stop_watching()
-            self.mutating_changed.emit(False)
-        # A piece of work that finds nothing to do starts no job: go on with the next.
-        while not self.runner.busy and (self._commands or self._latest):
-            if self._commands:
-                self._commands.pop(0)()
-            else:  # measuring figures last: a layer read on the way brings them
-                key = next((k for k in self._latest if k != "figures"), "figures")
-                self._latest.pop(key)()
-        if not self.runner.busy:
-            self.busy_changed.emit(False)
-
-    def _measured(self, result: tuple[ModelStats, float]) -> None:
-        stats, accuracy = result
-        session = self.session
-        if session is not None:
-            measurements = session.history.measurements()
-            if math.isnan(accuracy):  # no built-in data: what an evaluation stored here
-                accuracy = test_accuracy(measurements)
-            elif measurements.get(AUTO_ACCURACY) != accuracy:
-                measurements[AUTO_ACCURACY] = accuracy  # the history list shows it
-                self.history_changed.emit()
+        measurements = session.history.measurements()
+        if math.isnan(accuracy):  # no built-in data: what an evaluation stored here
+            accuracy = test_accuracy(measurements)
+        elif measurements.get(AUTO_ACCURACY) != accuracy:
+            measurements[AUTO_ACCURACY] = accuracy  # the history list shows it
+            self.history_changed.emit()
         self.stats_ready.emit(stats)
         self.accuracy_ready.emit(accuracy)
 
@@ -761,10 +492,10 @@ class SessionController(QObject):
         It travels with its entry through undo and redo (see
         :meth:`core.pruning.history.History.measurements`); ``history_changed``
         and ``accuracy_ready`` follow so the history list and the status bar show it.
-        Call it between jobs (e.g. from a job's result callback).
+        Call it between jobs (e.g. from a request's ``finished``).
         """
         session = self._require_session()
-        if self.runner.busy:
+        if self.busy:
             raise RuntimeError("a job is running; record measurements from its result")
         session.history.measurements()[key] = value
         self.history_changed.emit()
@@ -775,6 +506,12 @@ class SessionController(QObject):
         if self.session is None:
             return math.nan
         return test_accuracy(self.session.history.measurements())
+
+    # -- helpers ------------------------------------------------------------------
+    def _require_session(self) -> PruningSession:
+        if self.session is None:
+            raise RuntimeError("no model is loaded")
+        return self.session
 
 
 def _measure(
@@ -787,13 +524,3 @@ def _measure(
         data = loaded.data
         accuracy = evaluate_accuracy(session.model, data.test_x, data.test_y)
     return stats, accuracy
-
-
-def load_builtin_demo(name: str = "cnn") -> LoadedModel:
-    """A built-in demo model with its example input and (for digits models) data."""
-    from core.demos import load_demo
-
-    demo = load_demo(name)
-    data = load_digits() if demo.has_data else None
-    reference = ModelReference("demo", name)  # so a saved session can rebuild it
-    return LoadedModel(demo.model, f"demo {name}", demo.example_input, data, reference=reference)

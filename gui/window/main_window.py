@@ -43,13 +43,9 @@ from gui.panels.target_kinds_menu import TargetKindsMenu
 from gui.pattern_lab.pattern_lab import PatternLab
 from gui.pruning.global_panel import GlobalPanel
 from gui.pruning.layer_controls import LayerControls
-from gui.session.controller import (
-    LayerPreview,
-    LayerSnapshot,
-    LoadedModel,
-    SessionController,
-    load_builtin_demo,
-)
+from gui.session.controller import SessionController
+from gui.session.layer_reads import LayerSnapshot, Preview
+from gui.session.loaded import LoadedModel, load_builtin_demo
 from gui.speed import CostLabPanel, SpeedPanel
 from gui.widgets.export import DEFAULT_FILTER as DEFAULT_EXPORT_FILTER
 from gui.widgets.export import FILE_FILTER as EXPORT_FILTER
@@ -77,8 +73,7 @@ class MainWindow(QMainWindow):
         self.files.recent_changed.connect(self._fill_recent_menu)
         self.files.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         self.files.error.connect(lambda text: self.show_error(text, ""))
-        self.controller.opened.connect(self._on_opened)
-        self.controller.open_failed.connect(self._on_open_failed)
+        self.files.open_failed.connect(self._on_open_failed)
         self._current: str = ""  # parameter selected for the layer views
         self._shown: str = ""  # parameter the layer views last drew
         self._progress_message = ""  # last progress text, cleared when the job ends
@@ -286,13 +281,12 @@ class MainWindow(QMainWindow):
         c.stats_ready.connect(self._on_stats)
         c.accuracy_ready.connect(self._on_accuracy)
         c.accuracy_ready.connect(self.stats_panel.show_accuracy)
-        c.preview_layer_ready.connect(self._on_preview)
-        c.layer_ready.connect(self._on_layer_ready)
         c.error.connect(self.show_error)
-        c.runner.progress.connect(self._on_progress)
-        c.runner.cancelled.connect(
-            lambda label: self.statusBar().showMessage(f"{label}: cancelled", 4000)
+        c.progress.connect(self._on_progress)
+        c.cancelled.connect(
+            lambda request: self.statusBar().showMessage(f"{request.label}: cancelled", 4000)
         )
+        self.layer_controls.previewed.connect(self._on_preview)
         self.tree.selection_changed.connect(self._on_selection)
         self.history_view.step_requested.connect(c.goto)
         self.layer_views.paint_stroke_finished.connect(self._on_paint)
@@ -372,12 +366,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Exported {written.name}", 5000)
         return True
 
-    def _on_opened(self, loaded: LoadedModel) -> None:
-        self.setWindowTitle(f"PruneScope — {loaded.name}")
-        if loaded.notes:
-            self.statusBar().showMessage(" ".join(loaded.notes), 8000)
-
-    def _on_open_failed(self, _request: object, _error: object) -> None:
+    def _on_open_failed(self) -> None:
         if self.controller.session is None:  # the window is never left without a model
             self.open_demo(DEMO_NAMES[0])
 
@@ -387,7 +376,6 @@ class MainWindow(QMainWindow):
             self.show_error("Wait for the running job to finish (or cancel it) first.", "")
             return
         self.controller.load(loaded)
-        self.setWindowTitle(f"PruneScope — {loaded.name}")
 
     def recent_files(self) -> list[str]:
         """File > Open recent's paths, newest first."""
@@ -414,7 +402,9 @@ class MainWindow(QMainWindow):
 
     # -- reactions ----------------------------------------------------------------------
     def _on_model_loaded(self) -> None:
-        session = self.controller.session
+        session, loaded = self.controller.session, self.controller.loaded
+        if loaded is not None:
+            self.setWindowTitle(f"PruneScope — {loaded.name}")
         self.tree.set_session(session)
         self.history_view.set_history(session.history if session else None)
         self._current = ""
@@ -437,10 +427,10 @@ class MainWindow(QMainWindow):
 
     def _show_current(self) -> None:
         if self.controller.session is not None and self._current:
-            self.controller.fetch_layer(self._current)
+            self.controller.fetch_layer(self._current).finished.connect(self._on_layer_ready)
 
-    def _on_layer_ready(self, name: str, views: LayerSnapshot) -> None:
-        session = self.controller.session
+    def _on_layer_ready(self, views: LayerSnapshot) -> None:
+        session, name = self.controller.session, views.name
         if session is None or name != self._current:
             return
         info = session.info(name)
@@ -491,7 +481,8 @@ class MainWindow(QMainWindow):
 
     def _on_progress(self, fraction: float, message: str) -> None:
         self.progress.setValue(int(fraction * 1000))
-        label = self.controller.runner.label
+        running = self.controller.running
+        label = running.label if running is not None else ""
         self._progress_message = f"{label}: {message}" if label else message
         self.statusBar().showMessage(self._progress_message)
 
@@ -507,10 +498,11 @@ class MainWindow(QMainWindow):
         else:
             self.accuracy_label.setText(f"Test accuracy {accuracy:.1%}")
 
-    def _on_preview(self, preview: LayerPreview) -> None:
-        if preview.name == self._current and self._shown == preview.name:
-            self.layer_views.show_preview_mask(preview.mask)
-            self.histogram.show_threshold(preview.threshold)
+    def _on_preview(self, preview: Preview) -> None:
+        layer = preview.layer
+        if layer is not None and layer.name == self._current and self._shown == layer.name:
+            self.layer_views.show_preview_mask(layer.mask)
+            self.histogram.show_threshold(layer.threshold)
 
     def _on_paint(self, cells: list[tuple[int, int]], keep: bool) -> None:
         session = self.controller.session

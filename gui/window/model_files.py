@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
 from core.demos import DEMO_NAMES
 from core.io.checkpoints import SavedFiles
 from core.io.loading import FactoryRequired, TrustRequired
-from gui.session.controller import LoadedModel, OpenRequest, SessionController
+from gui.session.controller import SessionController
+from gui.session.loaded import LoadedModel, OpenRequest
 
 OPEN_FILTER = "Models (*.pt *.pth *.bin *.safetensors *.prunescope *.ts *.jit *.zip);;All files (*)"
 #: File > Save as: (filter, format, suffix). The filter chosen picks the format.
@@ -120,11 +121,13 @@ class ModelFiles(QObject):
         recent_changed(): the recent list changed.
         message(text): something to say in the status bar.
         error(text): something to show in an error dialog.
+        open_failed(): opening failed or was refused (the current model stays).
     """
 
     recent_changed = Signal()
     message = Signal(str)
     error = Signal(str)
+    open_failed = Signal()
 
     def __init__(
         self,
@@ -138,10 +141,6 @@ class ModelFiles(QObject):
         self._may_discard = may_discard
         self._controller = controller
         self._settings = settings
-        self._interactive: set[OpenRequest] = set()
-        controller.opened.connect(self._opened)
-        controller.open_refused.connect(self._refused)
-        controller.saved.connect(self._saved)
 
     # -- opening ------------------------------------------------------------------------
     def open_dialog(self) -> None:
@@ -191,19 +190,21 @@ class ModelFiles(QObject):
         return self._open(request, interactive)
 
     def _open(self, request: OpenRequest, interactive: bool) -> bool:
-        if interactive:
-            self._interactive.add(request)
-        return self._controller.open(request)
+        opening = self._controller.open(request)
+        opening.finished.connect(self._opened)
+        opening.failed.connect(lambda error: self._refused(request, error, interactive))
+        return True
 
-    def _refused(self, request: OpenRequest, error: Exception) -> None:
-        interactive = request in self._interactive
-        self._interactive.discard(request)
-        if not interactive:
+    def _refused(self, request: OpenRequest, error: BaseException, interactive: bool) -> None:
+        """The loader needs the user (trust, a factory), or opening failed (reported already)."""
+        refusal = isinstance(error, TrustRequired | FactoryRequired)
+        if refusal and not interactive:
             self._show_error(str(error))
         elif isinstance(error, TrustRequired):
             self._ask_trust(request, error)
         elif isinstance(error, FactoryRequired):
             self._ask_factory(request, error)
+        self.open_failed.emit()
 
     def _ask_trust(self, request: OpenRequest, error: TrustRequired) -> None:
         answer = QMessageBox.warning(
@@ -226,6 +227,8 @@ class ModelFiles(QObject):
         self._open(OpenRequest(factory, file, tuple(sorted(args.items())), request.trust), True)
 
     def _opened(self, loaded: LoadedModel) -> None:
+        if loaded.notes:
+            self.message.emit(" ".join(loaded.notes))
         source = loaded.source
         if source and Path(source).exists():
             self._settings.setValue("last_dir", str(Path(source).resolve().parent))
@@ -303,7 +306,8 @@ class ModelFiles(QObject):
             )
             return False
         self._settings.setValue("last_dir", str(Path(path).resolve().parent))
-        return self._controller.save(path, format or format_for_path(path))
+        self._controller.save(path, format or format_for_path(path)).finished.connect(self._saved)
+        return True
 
     def _saved(self, files: SavedFiles) -> None:
         recipe = f" and {files.recipe.name}" if files.recipe is not None else ""

@@ -24,7 +24,15 @@ from gui.accuracy.panel import AccuracyPanel
 from gui.panels.stats_panel import StatsPanel
 from gui.session.measurements import AUTO_ACCURACY, evaluation_key
 from gui.window.main_window import MainWindow
-from tests.gui.window_helpers import CONV, FC, TIMEOUT, apply_l1, error_dialogs, wait_idle
+from tests.gui.window_helpers import (
+    CONV,
+    FC,
+    TIMEOUT,
+    apply_l1,
+    error_dialogs,
+    on_details,
+    wait_idle,
+)
 
 GATED_MODULE = "prunescope_test_gated_digits"
 GATED_SOURCE = '''
@@ -210,7 +218,7 @@ def test_cancel_stops_an_evaluation_and_records_nothing(qtbot, window, panel, ga
         timeout=TIMEOUT,
     )
     assert panel.source.description_text().startswith(f"✓ {GATED_MODULE}:make")
-    with qtbot.waitSignal(window.controller.runner.cancelled, timeout=TIMEOUT):
+    with qtbot.waitSignal(panel.job.cancelled, timeout=TIMEOUT):
         click(qtbot, panel.evaluate_cancel)
         gated.GATE.set()
     wait_idle(qtbot, window)
@@ -288,9 +296,7 @@ def test_finetune_from_the_panel_is_one_step_with_live_curves_and_undo_restores_
     assert form.config() == DEFAULTS  # Adam 1e-3, cosine, distillation, keep best
     form.epochs_spin.setValue(2)
     records: list[EpochRecord] = []
-    window.controller.runner.detail.connect(
-        lambda d: records.append(d) if isinstance(d, EpochRecord) else None
-    )
+    on_details(window, lambda d: records.append(d) if isinstance(d, EpochRecord) else None)
 
     result = run_finetune(qtbot, window, panel)
 
@@ -335,7 +341,7 @@ def test_cancel_with_return_to_before_leaves_weights_and_history(qtbot, window, 
             panel.finetune_cancel.click()
             gated.GATE.set()
 
-    window.controller.runner.detail.connect(on_detail)
+    on_details(window, on_detail)
     result = run_finetune(qtbot, window, panel)
 
     assert result.cancelled and result.entry is None and result.chosen_epoch == 0
@@ -360,7 +366,7 @@ def test_cancel_with_keep_after_one_epoch_keeps_that_epoch_as_one_step(qtbot, wi
             click(qtbot, panel.finetune_cancel)
             gated.GATE.set()
 
-    window.controller.runner.detail.connect(on_detail)
+    on_details(window, on_detail)
     result = run_finetune(qtbot, window, panel)
 
     assert result.cancelled and result.chosen_epoch == 1 and result.entry is not None

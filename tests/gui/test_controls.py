@@ -36,7 +36,9 @@ from gui.pruning.method_pages import (
     make_page,
     offered_methods,
 )
-from gui.session.controller import SessionController, load_builtin_demo
+from gui.session.controller import SessionController
+from gui.session.loaded import load_builtin_demo
+from gui.session.requests import Request
 
 CONV = "block1.conv1.weight"  # (16, 16, 3, 3): 2,304 weights
 STEM = "stem.conv.weight"  # (16, 1, 3, 3): 144 weights
@@ -77,9 +79,14 @@ def panel(qtbot, controller):
 
 def preview_masks(qtbot, controls: LayerControls):
     """Wait for the live preview of the controls' current op; return its masks."""
-    with qtbot.waitSignal(controls.controller.preview_ready, timeout=TIMEOUT) as blocker:
+    with qtbot.waitSignal(controls.previewed, timeout=TIMEOUT) as blocker:
         pass
-    return blocker.args[0]
+    return blocker.args[0].masks
+
+
+def never_ending() -> Request:
+    """A request nobody runs: what a stubbed controller call hands back."""
+    return Request("stub", lambda token: iter(()))
 
 
 def apply_and_wait(qtbot, widget, controller: SessionController) -> None:
@@ -240,9 +247,9 @@ def test_structured_page_rejects_1d_and_out_of_range_dim(qtbot):
 
 def test_preview_matches_the_session_masks(qtbot, controls, controller):
     controls.set_method("l1_unstructured")
-    with qtbot.waitSignal(controller.preview_ready, timeout=TIMEOUT) as blocker:
+    with qtbot.waitSignal(controls.previewed, timeout=TIMEOUT) as blocker:
         controls.set_amount_percent(30.0)
-    masks = blocker.args[0]
+    masks = blocker.args[0].masks
     op = controls.build_op()
     expected = run_job(controller.session.masks_job(op))
     assert masks[CONV] == expected[CONV]
@@ -254,7 +261,7 @@ def test_preview_matches_the_session_masks(qtbot, controls, controller):
 
 def test_previews_are_throttled(qtbot, controls, controller, monkeypatch):
     calls = []
-    monkeypatch.setattr(controller, "preview", lambda op: calls.append(op) or True)
+    monkeypatch.setattr(controller, "preview", lambda op: calls.append(op) or never_ending())
     for percent in (10.0, 20.0, 30.0, 40.0, 50.0, 60.0):
         controls.set_amount_percent(percent)
     assert calls == []
@@ -266,7 +273,7 @@ def test_previews_are_throttled(qtbot, controls, controller, monkeypatch):
 
 def test_live_preview_off_requests_nothing(qtbot, controls, controller, monkeypatch):
     calls = []
-    monkeypatch.setattr(controller, "preview", lambda op: calls.append(op) or True)
+    monkeypatch.setattr(controller, "preview", lambda op: calls.append(op) or never_ending())
     controls.live_check.setChecked(False)
     controls.set_amount_percent(42.0)
     qtbot.wait(PREVIEW_DELAY_MS + 50)
@@ -448,9 +455,42 @@ def test_full_prune_warns_about_wiped_layers(qtbot, panel):
     assert panel.warning.isHidden() and panel.planned_sparsity() == {}
 
 
+def test_a_plan_of_an_amount_left_behind_is_never_shown(qtbot, panel, controller):
+    """Two plans for the same layers: the first (50 %) must not pass for the second (60 %)."""
+    panel.live_check.setChecked(False)
+    panel.set_amount_percent(50.0)
+    assert panel.preview_plan()
+    panel.set_amount_percent(60.0)  # before the 50 % plan is back
+    assert panel.preview_plan()
+    settle(qtbot, controller)
+    session = controller.session
+    remaining = sum(session.info(name).numel for name in panel.included())
+    planned = sum(
+        round(sparsity * session.info(name).numel)
+        for name, sparsity in panel.planned_sparsity().items()
+    )
+    assert planned == round(0.6 * remaining)
+    assert panel.status_text().startswith("Plan — not applied")
+
+
+def test_the_plan_previewed_is_the_plan_applied(qtbot, panel, controller):
+    panel.live_check.setChecked(False)
+    panel.set_cap(CONV, 20.0)
+    panel.set_amount_percent(70.0)
+    assert panel.preview_plan()
+    settle(qtbot, controller)
+    planned = panel.planned_sparsity()
+    assert planned and planned[CONV] <= 0.2
+    assert panel.apply()
+    settle(qtbot, controller)
+    session = controller.session
+    assert {name: session.sparsity(name) for name in planned} == pytest.approx(planned)
+    assert panel.status_text().startswith("Applied")
+
+
 def test_live_replanning_is_throttled(qtbot, panel, controller, monkeypatch):
     calls = []
-    monkeypatch.setattr(controller, "plan", lambda op: calls.append(op) or True)
+    monkeypatch.setattr(controller, "plan", lambda op: calls.append(op) or never_ending())
     panel.show()  # live plans only while the panel is on screen
     qtbot.waitExposed(panel)
     qtbot.waitUntil(lambda: len(calls) == 1, timeout=TIMEOUT)  # the plan on showing
@@ -522,18 +562,18 @@ def test_layer_table_model_passes_qt_model_checks(qtmodeltester, controller):
 def test_the_status_warns_before_apply_empties_a_layer(qtbot, controls, controller, how):
     if how == "percent":
         controls.set_method("l1_unstructured")
-        with qtbot.waitSignal(controller.preview_ready, timeout=TIMEOUT):
+        with qtbot.waitSignal(controls.previewed, timeout=TIMEOUT):
             controls.set_amount_percent(100.0)
     else:  # a threshold above the largest |w|
         controls.set_method("threshold")
         largest = float(controller.session.original(CONV).abs().max())
-        with qtbot.waitSignal(controller.preview_ready, timeout=TIMEOUT):
+        with qtbot.waitSignal(controls.previewed, timeout=TIMEOUT):
             controls.page().value_box.setValue(largest * 2)
     settle(qtbot, controller)
     assert "prunes every weight of the layer" in controls.status_text()
     # an ordinary amount says nothing of the kind
     controls.set_method("l1_unstructured")
-    with qtbot.waitSignal(controller.preview_ready, timeout=TIMEOUT):
+    with qtbot.waitSignal(controls.previewed, timeout=TIMEOUT):
         controls.set_amount_percent(40.0)
     settle(qtbot, controller)
     assert controls.status_text().startswith("Preview — not applied")
@@ -614,12 +654,14 @@ def test_a_preview_asked_while_counting_follows_the_count(qtbot, controls, contr
     apply_and_wait(qtbot, controls, controller)
     controls.set_mode("further")
     controls.live_check.setChecked(True)
-    with qtbot.waitSignal(controller.preview_ready, timeout=TIMEOUT) as blocker:
+    with qtbot.waitSignal(controls.previewed, timeout=TIMEOUT) as blocker:
         controls.set_amount_count(10)
         assert controls.counting
     op = controls.current_op()
     assert op is not None and op.method.amount == 10 and op.mode == "further"
-    assert blocker.args[0][CONV].pruned == controller.session.packed_mask(CONV).pruned + 10 * 16
+    assert (
+        blocker.args[0].masks[CONV].pruned == controller.session.packed_mask(CONV).pruned + 10 * 16
+    )
 
 
 def test_layer_figures_follow_the_session(qtbot, controller):

@@ -7,7 +7,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 from core.speed.cost_lab import CostRow
-from gui.session.controller import SessionController, load_builtin_demo
+from gui.session.controller import SessionController
+from gui.session.loaded import load_builtin_demo
 from gui.speed import CostLabPanel
 from gui.speed.cost_table import DENSE, KIND, RATIO, SIZE, SMALL, SPARSE
 
@@ -106,7 +107,7 @@ def test_runs_through_the_controller_one_job_at_a_time(qtbot, settings_dir):
     qtbot.addWidget(panel)
     tiny(panel)
     labels: list[str] = []
-    controller.runner.started.connect(labels.append)
+    controller.request_started.connect(lambda request: labels.append(request.label))
     click(qtbot, panel.run_button)
     qtbot.waitUntil(lambda: not panel.busy, timeout=TIMEOUT)
     assert "Cost lab" in labels  # the window's runner ran it

@@ -26,7 +26,8 @@ from gui.panels.input_spec import (
     recall_spec,
 )
 from gui.panels.stats_panel import StatsPanel
-from gui.session.controller import LoadedModel, SessionController
+from gui.session.controller import SessionController
+from gui.session.loaded import LoadedModel
 from gui.widgets.formatting import format_si
 
 TIMEOUT = 20_000

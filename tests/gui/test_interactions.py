@@ -27,8 +27,10 @@ from core.pruning.masks import PackedMask
 from core.pruning.methods import BlockSparsity, L1Unstructured, LnStructured
 from core.pruning.operations import LayerPrune
 from core.pruning.session import PruningSession
-from gui.session.controller import LayerSnapshot, LoadedModel
 from gui.session.jobs import JobRunner, job_thread_count, job_threads
+from gui.session.layer_reads import LayerSnapshot
+from gui.session.loaded import LoadedModel
+from gui.session.requests import Request
 from gui.window.main_window import MainWindow
 from tests.gui.window_helpers import TIMEOUT, select, wait_idle
 
@@ -109,7 +111,7 @@ def test_interactions_read_no_layer_on_the_gui_thread(qtbot, mlp_window, monkeyp
     # A live preview, then Apply.
     controls.set_method("l1_unstructured")
     controls.live_check.setChecked(True)
-    with qtbot.waitSignal(window.controller.preview_layer_ready, timeout=TIMEOUT):
+    with qtbot.waitSignal(controls.previewed, timeout=TIMEOUT):
         controls.set_amount_percent(50.0)
     wait_idle(qtbot, window)
     assert window.layer_views.in_preview
@@ -179,8 +181,12 @@ def test_threshold_scale_comes_with_the_layer_snapshot(qtbot, mlp_window, monkey
     refused = refuse_whole_layer_reads(monkeypatch)
     jobs: list[str] = []
     snapshots: list[LayerSnapshot] = []
-    controller.runner.started.connect(jobs.append)
-    controller.layer_ready.connect(lambda _name, views: snapshots.append(views))
+
+    def started(request: Request) -> None:
+        jobs.append(request.label)
+        request.finished.connect(snapshots.append)
+
+    controller.request_started.connect(started)
 
     select(qtbot, window, BIG)
     assert jobs == [f"Read {BIG}"]  # no job of its own: the figures came with the layer

@@ -27,7 +27,7 @@ from core.viz.display import cells_to_flat_index, display_matrix, display_shape
 from gui.heatmap.heatmap import HeatmapView
 from gui.panels.model_tree import PARAM_ROLE, SPARSITY_COLUMN, SPARSITY_ROLE
 from gui.panels.stats_panel import format_percent
-from gui.session.controller import LoadedModel
+from gui.session.loaded import LoadedModel
 from gui.window.main_window import MainWindow
 from tests.gui.window_helpers import (
     CONV,
@@ -158,7 +158,7 @@ def test_preview_then_apply_l1_from_layer_controls(qtbot, window):
     select(qtbot, window, CONV)
     before = snapshot(session.model)
     previews: list[dict] = []
-    window.controller.preview_ready.connect(previews.append)
+    window.layer_controls.previewed.connect(lambda preview: previews.append(preview.masks))
 
     controls = window.layer_controls
     controls.set_method("l1_unstructured")
@@ -490,15 +490,15 @@ def cancel_a_global_prune(qtbot, window: MainWindow, monkeypatch) -> tuple[dict,
         if len(progress) == 1:
             window.controller.cancel()
 
-    runner = window.controller.runner
-    runner.progress.connect(on_progress)
-    runner.cancelled.connect(cancelled.append)
+    controller = window.controller
+    controller.progress.connect(on_progress)
+    controller.cancelled.connect(lambda request: cancelled.append(request.label))
     try:
-        assert window.controller.apply(GlobalPrune(tuple(session.names), 0.5))
+        assert controller.apply(GlobalPrune(tuple(session.names), 0.5))
         qtbot.waitUntil(lambda: bool(cancelled), timeout=TIMEOUT)
         wait_idle(qtbot, window)
     finally:
-        runner.progress.disconnect(on_progress)
+        controller.progress.disconnect(on_progress)
     assert progress
     assert cancelled and "Global" in cancelled[0]
     return before, cancelled
@@ -542,7 +542,7 @@ def test_cancel_releases_the_views_and_controls(qtbot, window, monkeypatch):
 def test_cancel_button_is_wired_to_the_controller(qtbot, window):
     assert not window.cancel_button.isVisible()  # idle: no progress bar, no cancel button
     cancelled: list[str] = []
-    window.controller.runner.cancelled.connect(cancelled.append)
+    window.controller.cancelled.connect(lambda request: cancelled.append(request.label))
     window.cancel_button.click()  # nothing running: harmless
     assert not cancelled
 
@@ -554,7 +554,7 @@ def test_cancel_button_is_wired_to_the_controller(qtbot, window):
 
     window.controller.submit("Endless", endless)
     qtbot.waitUntil(window.cancel_button.isVisible, timeout=TIMEOUT)
-    with qtbot.waitSignal(window.controller.runner.cancelled, timeout=STUCK_TIMEOUT):
+    with qtbot.waitSignal(window.controller.cancelled, timeout=STUCK_TIMEOUT):
         qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
     assert cancelled == ["Endless"]
     wait_idle(qtbot, window)
@@ -660,12 +660,12 @@ def test_replacing_the_model_refreshes_tree_and_views_and_undo_brings_it_back(qt
     old_names = controller.session.names
     small = nn.Sequential(nn.Flatten(), nn.Linear(64, 12), nn.ReLU(), nn.Linear(12, 10))
     results: list[object] = []
-    assert controller.submit(
+    request = controller.submit(
         "Replace",
         lambda token: controller.session.apply_job(ReplaceModel(small, "Slim"), token),
-        results.append,
         mutating=True,
     )
+    request.finished.connect(results.append)
     wait_idle(qtbot, window)
     assert len(results) == 1
     assert tree_leaves(window) == ["1.weight", "3.weight"]

@@ -162,7 +162,7 @@ def test_a_wrong_save_suffix_is_refused_before_anything_runs(window, tmp_path):
 
 def test_the_command_line_names_a_factory_with_its_weights(qtbot, window, tmp_path):
     from gui.app import _parse_args
-    from gui.session.controller import OpenRequest
+    from gui.session.loaded import OpenRequest
 
     model, path = demo_weights(tmp_path)
     args, _qt = _parse_args(

@@ -6,7 +6,7 @@ from PySide6.QtCore import QModelIndex
 from torch import nn
 
 from gui.panels.model_tree import COLUMNS, KEPT_COLUMN, PARAM_ROLE
-from gui.session.controller import LoadedModel
+from gui.session.loaded import LoadedModel
 from tests.gui.window_helpers import make_window, wait_idle
 
 

@@ -19,7 +19,8 @@ from core.pruning.operations import LayerPrune
 from core.pruning.slim import CONSUMERS_ZERO
 from core.speed.benchmark import FORMS, NO_SLIM, BenchmarkReport
 from gui.panels.model_tree import COLUMNS
-from gui.session.controller import SessionController, load_builtin_demo
+from gui.session.controller import SessionController
+from gui.session.loaded import load_builtin_demo
 from gui.speed import SpeedPanel
 from gui.speed.benchmark_table import DIFF, FAILED_TEXT, FORM, MEDIAN, MUTED_TEXT, NOTE
 from gui.speed.forms import form_label
@@ -294,9 +295,7 @@ def test_a_panel_built_before_any_model_waits_for_one(qtbot, settings_dir):
     controller.session.close()
 
 
-def test_a_benchmark_after_group_pruning_times_a_slim_copy_beside_dense_and_masked(
-    qtbot, window
-):
+def test_a_benchmark_after_group_pruning_times_a_slim_copy_beside_dense_and_masked(qtbot, window):
     panel = SpeedPanel(window.controller)
     window.tabs.addTab(panel, "Speed")
     window.tabs.setCurrentWidget(panel)

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from torch import nn
 
 from gui.panels.model_tree import PARAM_ROLE, PRUNABLE_ROLE
-from gui.session.controller import LoadedModel
+from gui.session.loaded import LoadedModel
 from gui.session.target_kinds import model_key, remembered_options
 from tests.gui.window_helpers import CONV, apply_l1, wait_idle
 

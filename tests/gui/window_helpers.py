@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.exceptions import TimeoutError as QtTimeoutError
@@ -30,11 +32,16 @@ def wait_idle(qtbot, window: MainWindow, timeout: int = TIMEOUT) -> None:
     except QtTimeoutError:
         views = window.layer_views.views
         raise AssertionError(
-            f"not idle: busy={window.controller.busy} ({window.controller.runner.label!r}), "
+            f"not idle: busy={window.controller.busy} ({window.controller.running!r}), "
             f"pending={[v.pending for v in views]}, "
             f"previews={window.layer_controls.preview_scheduled}, "
             f"plans={window.global_panel.plan_scheduled}"
         ) from None
+
+
+def on_details(window: MainWindow, handler: Callable[[object], None]) -> None:
+    """Call ``handler`` with every ``Progress.detail`` of every request the window runs."""
+    window.controller.request_started.connect(lambda request: request.detail.connect(handler))
 
 
 def make_window(qtbot) -> MainWindow:
