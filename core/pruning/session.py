@@ -505,13 +505,17 @@ class PruningSession:
             layer.mask, layer.floor = mask, floor
         state.vault.flush()
 
-    def add_targets(self, names: Iterable[str], state: ModelState | None = None) -> tuple[str, ...]:
+    def add_targets(
+        self, names: Iterable[str], state: ModelState | None = None, *, coupled: bool = True
+    ) -> tuple[str, ...]:
         """Make more parameters of the model prunable, unpruned for now; the names added.
 
         Any floating-point parameter can be added, whatever the target options
         (group pruning adds the biases and norm scales and shifts it holds at
-        zero). Names already prunable, or other names of a prunable tensor, are
-        skipped. This is not an operation: nothing is pruned, so nothing is
+        zero). ``coupled`` targets stay out of :attr:`weight_names` (global
+        pruning's default); ``coupled=False`` is for parameters the user made
+        prunable (a wider choice of kinds). Names already prunable, or other names
+        of a prunable tensor, are skipped. This is not an operation: nothing is pruned, so nothing is
         recorded, and undo does not take the targets away again. The layers stay
         in the model's parameter order. ``state``: another state than the live one.
 
@@ -531,7 +535,8 @@ class PruningSession:
                 raise UnknownParameterError(name, list(state.layers)) from None
             state.layers[name] = _Layer(info, params[name])
             state.aliases.update(dict.fromkeys(info.aliases, name))
-            state.coupled.add(name)
+            if coupled:
+                state.coupled.add(name)
             added.append(name)
         if not added:
             return ()

@@ -75,7 +75,8 @@ class TargetKindsMenu(QMenu):
             self.sync()
             return
         wanted = self.options()
-        steps = len(session.operations)
+        history = session.history
+        steps = len(session.operations) + len(history.entries) - history.cursor  # redo too
         if loses_work(session.target_options, wanted, steps) and not self.confirm_discard(steps):
             self.sync()
             return

@@ -170,7 +170,8 @@ class SessionController(QObject):
         Options left out keep their current value. Widening a session with pruning
         steps adds the new targets, unpruned, and keeps the steps (``model_replaced``);
         otherwise the session is built again with these options (``model_loaded``),
-        from the unpruned model when it had steps: those are discarded (ask first).
+        from the unpruned model when it had steps: those, and the steps undo could
+        redo, are discarded (ask first).
         """
         if self.busy:
             raise RuntimeError("a job is running; wait or cancel it first")
@@ -180,8 +181,10 @@ class SessionController(QObject):
         wanted = {o: bool(options.get(o, current.get(o, False))) for o in TARGET_OPTIONS}
         if wanted == current:
             return
-        if session.operations and all(wanted[o] or not current[o] for o in TARGET_OPTIONS):
-            session.add_targets(info.name for info in find_targets(session.model, **wanted))
+        has_steps = bool(session.operations) or session.history.can_redo()
+        if has_steps and all(wanted[o] or not current[o] for o in TARGET_OPTIONS):
+            chosen = (info.name for info in find_targets(session.model, **wanted))
+            session.add_targets(chosen, coupled=False)  # global pruning ranks them too
             current.update(wanted)  # saved with the session, so it reopens the same way
             self.model_replaced.emit()
             self.history_changed.emit()

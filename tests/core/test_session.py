@@ -428,6 +428,8 @@ def test_prunes_tells_targets_by_any_of_their_names() -> None:
     assert session.add_targets(["enc.bias"]) == ("enc.bias",)
     assert session.prunes("enc.bias")  # added (coupled) targets count...
     assert "enc.bias" not in session.weight_names  # ...though global pruning skips them
+    assert session.add_targets(["out.bias"], coupled=False) == ("out.bias",)
+    assert "out.bias" in session.weight_names  # chosen by the user: global pruning ranks it
     for name in ("enc.weight", "dec.weight", "enc.bias", "enc", "x"):
         try:
             session.canonical(name)

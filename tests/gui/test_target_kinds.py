@@ -66,6 +66,8 @@ def test_adding_a_kind_keeps_pruning_steps(qtbot, window):
     assert window.controller.session is session and not asked  # no question, same session
     assert BIAS in session.names and session.packed_mask(CONV).pruned == pruned
     assert len(session.operations) == 1
+    assert BIAS in session.weight_names  # chosen by the user: global pruning ranks it too
+    assert BIAS in window.global_panel.included()
 
     choose(qtbot, window, "include_bias", on=False)  # narrowing would lose the step: asked
     assert asked == [1]
@@ -78,6 +80,22 @@ def test_adding_a_kind_keeps_pruning_steps(qtbot, window):
     assert fresh is not session and BIAS not in fresh.names
     assert fresh.packed_mask(CONV) is None and not fresh.operations
     assert bool((fresh.model.get_parameter(CONV) != 0).all())  # the weights came back
+
+
+def test_steps_undone_are_kept_for_redo_or_asked_about(qtbot, window):
+    apply_l1(qtbot, window, CONV, 50)
+    window.controller.undo()
+    wait_idle(qtbot, window)
+    session = window.controller.session
+    asked = []
+    window.kinds_menu.confirm_discard = lambda steps: asked.append(steps) or False
+
+    choose(qtbot, window, "include_bias")  # widening keeps the step undo can redo
+    assert window.controller.session is session and session.history.can_redo() and not asked
+
+    choose(qtbot, window, "include_bias", on=False)  # narrowing would drop it: asked
+    assert asked == [1]
+    assert window.controller.session is session and session.history.can_redo()
 
 
 def test_the_choice_is_remembered_when_the_model_is_opened_again(qtbot, window):
