@@ -54,7 +54,6 @@ from gui.panels.input_spec import (
     remember_spec,
     shape_text,
 )
-from gui.session.target_kinds import model_key
 from gui.widgets.colormaps import (
     ACCENT_RGB,
     ALARM_RGB,
@@ -495,7 +494,7 @@ class StatsPanel(QWidget):
             raise RuntimeError("no model is loaded")
         if self._spec is not None:
             return self._spec, "the input in use"
-        remembered = recall_spec(model_key(loaded.source, loaded.reference))
+        remembered = recall_spec(loaded.key)
         if remembered is not None:
             return remembered, "the input remembered for this model"
         guess, why = prefill_spec(session.model)
@@ -554,7 +553,7 @@ class StatsPanel(QWidget):
             self._spec = spec
             self._input_error = ""
             if remember:
-                remember_spec(model_key(loaded.source, loaded.reference), spec)
+                remember_spec(loaded.key, spec)
             self._update_input_widgets()
             controller.refresh()
             self.input_applied.emit(spec)
@@ -592,7 +591,7 @@ class StatsPanel(QWidget):
             self._dialog.reject()
         loaded = controller.loaded
         if loaded is not None:
-            remembered = recall_spec(model_key(loaded.source, loaded.reference))
+            remembered = recall_spec(loaded.key)
             if remembered is not None:
                 self.set_input_spec(remembered, remember=False)
         self._update_input_widgets()

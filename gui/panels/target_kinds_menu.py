@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QMessageBox, QWidget
 
-from gui.session.target_kinds import KINDS, loses_work, model_key, remember_options
+from gui.session.target_kinds import KINDS, loses_work, remember_options
 
 if TYPE_CHECKING:
     from gui.session.controller import SessionController
@@ -83,7 +83,7 @@ class TargetKindsMenu(QMenu):
         controller.retarget(wanted)
         loaded = controller.loaded
         if loaded is not None:
-            remember_options(model_key(loaded.source, loaded.reference), wanted)
+            remember_options(loaded.key, wanted)
         self.sync()
 
     def _ask_discard(self, steps: int) -> bool:

@@ -155,7 +155,7 @@ class SessionController(QObject):
             example_input=loaded.example_input,
             history_budget=self.history_budget,
             # The kinds of parameters made prunable for this model (gui.session.target_kinds).
-            **remembered_options(model_key(loaded.source, loaded.reference)),
+            **remembered_options(loaded.key),
         )
         self.session.history.set_budget(self.history_budget)
         self._figures.session = self.session

@@ -18,6 +18,7 @@ from core.demos import DigitsData, load_digits
 from core.io.loading import open_model_job, open_session
 from core.io.references import ModelReference
 from core.pruning.session import PruningSession
+from gui.session.target_kinds import model_key
 
 
 @dataclass
@@ -35,6 +36,11 @@ class LoadedModel:
     session: PruningSession | None = None
     #: What the loader wants the user to know.
     notes: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """The identity choices made for this model are remembered under (see ``model_key``)."""
+        return model_key(self.source, self.reference, self.model)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ whenever that model is opened (:func:`remembered_options`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,17 +60,29 @@ assert tuple(kind.option for kind in KINDS) == TARGET_OPTIONS
 _TEXT = {kind.option: kind.text.replace("&", "") for kind in KINDS}
 
 
-def model_key(source: str, reference: ModelReference | None) -> str:
+def model_key(
+    source: str, reference: ModelReference | None, model: nn.Module | None = None
+) -> str:
     """The identity a model's choice is remembered under ("" when it has none).
 
     A built-in demo is ``demo:<name>``; a file or folder is ``file:<absolute path>``;
-    another spec (a ``package.module:factory``) is ``spec:<spec>``.
+    another spec (a ``package.module:factory``) is ``spec:<spec>``; a model built
+    in memory (by a script or a test) is ``memory:<class>:<digest of its parameter
+    names and shapes>``, so the same architecture finds its choice again.
     """
     if source:
         path = Path(source)
         return f"file:{path.resolve()}" if path.exists() else f"spec:{source}"
     if reference is not None and reference.kind == "demo":
         return f"demo:{reference.target}"
+    if model is not None:
+        kind = type(model)
+        layout = ";".join(
+            f"{name}:{tuple(param.shape)}"
+            for name, param in model.named_parameters(remove_duplicate=False)
+        )
+        digest = hashlib.sha1(layout.encode(), usedforsecurity=False).hexdigest()[:16]
+        return f"memory:{kind.__module__}.{kind.__qualname__}:{digest}"
     return ""
 
 

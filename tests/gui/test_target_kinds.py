@@ -120,7 +120,7 @@ def test_a_file_is_remembered_by_its_absolute_path(qtbot, window, tmp_path, monk
     torch.save(nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)), whole)
     monkeypatch.chdir(tmp_path)
     assert model_key("whole.pt", None) == f"file:{whole.resolve()}"
-    assert model_key("", None) == ""  # a model built in memory is not remembered
+    assert model_key("", None) == ""  # nothing to know it by
 
     assert window.open_model_file("whole.pt", confirm=False)
     wait_idle(qtbot, window)
@@ -135,6 +135,25 @@ def test_a_file_is_remembered_by_its_absolute_path(qtbot, window, tmp_path, monk
     session = window.controller.session
     assert session.names == ["0.weight", "0.bias", "2.weight", "2.bias"]
     assert row_state(window, "2.bias") == (True, True)
+    assert window.kinds_menu.actions_by_option["include_bias"].isChecked()
+
+
+def test_a_model_built_in_memory_is_remembered_by_its_architecture(qtbot, window):
+    def built() -> LoadedModel:
+        return LoadedModel(nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)), "script")
+
+    window.load_model(built())
+    wait_idle(qtbot, window)
+    choose(qtbot, window, "include_bias")
+    other = LoadedModel(nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 3)), "other")
+    assert other.key != built().key  # another architecture: its own choice
+    window.load_model(other)
+    wait_idle(qtbot, window)
+    assert not window.controller.session.target_options["include_bias"]
+
+    window.load_model(built())  # a new instance of the same architecture
+    wait_idle(qtbot, window)
+    assert window.controller.session.names == ["0.weight", "0.bias", "2.weight", "2.bias"]
     assert window.kinds_menu.actions_by_option["include_bias"].isChecked()
 
 
