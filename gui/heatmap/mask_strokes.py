@@ -1,14 +1,18 @@
 """Mask-painting strokes for :class:`gui.heatmap.heatmap.HeatmapView`: help text and cell tracking.
 
 A :class:`Stroke` collects the cells (or whole rows/columns) one press → release
-touches, in order and without repeats, filling the gaps a fast drag leaves.
+touches, in order and without repeats, filling the gaps a fast drag leaves;
+:func:`paint_cells` shows painted cells in a one-weight-per-pixel image at once.
+The mouse glue is :class:`gui.heatmap.heatmap_paint.MaskPainter`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.viz.display import ALL
+import numpy as np
+
+from core.viz.display import ALL, Tiling
 
 PAINT_HELP = (
     "Paint the mask (zoom in until one weight is at least one pixel):\n"
@@ -52,3 +56,18 @@ def cells_on_line(start: tuple[int, int], stop: tuple[int, int]) -> list[tuple[i
         )
         for i in range(steps + 1)
     ]
+
+
+def paint_cells(image: np.ndarray, plan: Tiling, cells: list[tuple[int, int]], keep: bool) -> None:
+    """Set ``cells`` (``ALL`` for a whole row or column) to 1 (keep) or 0 in ``image``,
+    a one-weight-per-pixel image of ``plan``; cells outside it are skipped."""
+    value = 1.0 if keep else 0.0
+    for row, col in cells:
+        rows = slice(None) if row == ALL else row - plan.row_start
+        cols = slice(None) if col == ALL else col - plan.col_start
+        if _inside(rows, image.shape[0]) and _inside(cols, image.shape[1]):
+            image[rows, cols] = value
+
+
+def _inside(index: int | slice, size: int) -> bool:
+    return isinstance(index, slice) or 0 <= index < size

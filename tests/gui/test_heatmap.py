@@ -8,7 +8,7 @@ import torch
 from PySide6.QtCore import QPoint, QPointF, Qt
 
 from core.viz.display import ALL, display_matrix, signed_pixels
-from gui.heatmap import heatmap
+from gui.heatmap import heatmap_scheduler
 from gui.heatmap.heatmap import HeatmapView
 from gui.heatmap.layer_views import LayerViews, view_columns
 
@@ -44,7 +44,7 @@ def test_small_matrix_is_shown_one_to_one_with_symmetric_levels(view):
 
 
 def test_levels_are_exact_when_reduced_at_once(view, monkeypatch):
-    monkeypatch.setattr(heatmap, "SYNC_LEVELS_LIMIT", 100)
+    monkeypatch.setattr(heatmap_scheduler, "SYNC_LEVELS_LIMIT", 100)
     matrix = torch.randn(700, 900)
     view.set_matrix(matrix)
     assert view.is_full and not view.shown_tiling.is_identity
@@ -168,8 +168,8 @@ def test_no_painting_when_zoomed_out_or_not_paintable(view, qtbot):
 @pytest.fixture
 def force_worker(monkeypatch):
     """Big-matrix behaviour (preview, then a worker) for a 4096² matrix."""
-    monkeypatch.setattr(heatmap, "SYNC_REDUCE_LIMIT", 1 << 16)
-    monkeypatch.setattr(heatmap, "SYNC_REGION_LIMIT", 1 << 16)
+    monkeypatch.setattr(heatmap_scheduler, "SYNC_REDUCE_LIMIT", 1 << 16)
+    monkeypatch.setattr(heatmap_scheduler, "SYNC_REGION_LIMIT", 1 << 16)
 
 
 def test_big_matrix_preview_then_full_reduction(view, qtbot, force_worker):
@@ -186,7 +186,7 @@ def test_big_matrix_preview_then_full_reduction(view, qtbot, force_worker):
 
 
 def test_until_the_kernels_are_loaded_a_preview_comes_first(view, qtbot, monkeypatch):
-    monkeypatch.setattr(heatmap, "kernels_ready", lambda: False)
+    monkeypatch.setattr(heatmap_scheduler, "kernels_ready", lambda: False)
     matrix = torch.randn(1500, 1500)  # reduced at once once the kernels are loaded
     view.set_matrix(matrix)
     assert not view.is_full and view.pending
