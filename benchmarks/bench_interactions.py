@@ -74,7 +74,7 @@ def main() -> None:
         "--heatmap-sync-limit",
         type=int,
         default=None,
-        help="what if gui/heatmap/heatmap.py's SYNC_REDUCE_LIMIT were this (elements)",
+        help="what if gui/heatmap/heatmap_scheduler.py's SYNC_REDUCE_LIMIT were this (elements)",
     )
     args = parser.parse_args()
 
@@ -93,9 +93,9 @@ def main() -> None:
     # A small second layer to select in between (biases are not prunable, not in the tree).
     model = nn.Sequential(nn.Linear(args.size, args.size), nn.ReLU(), nn.Linear(args.size, 16))
     if args.heatmap_sync_limit is not None:
-        import gui.heatmap.heatmap
+        import gui.heatmap.heatmap_scheduler
 
-        gui.heatmap.heatmap.SYNC_REDUCE_LIMIT = args.heatmap_sync_limit
+        gui.heatmap.heatmap_scheduler.SYNC_REDUCE_LIMIT = args.heatmap_sync_limit
     display.warm_up()  # as gui/app.py does in the background at startup
     scatter.warm_up()
     app = QApplication.instance() or QApplication([])
