@@ -465,17 +465,17 @@ class SessionController(QObject):
         loaded = self.loaded
 
         def measured(state: RequestState, result: Any) -> None:
-            if state is RequestState.FINISHED and self.session is session:
+            # Broadcast only the latest statistics (a later refresh may be on its way).
+            if state is RequestState.FINISHED and not request.superseded:
                 self._measured(*result)
 
-        return self._queue.submit(
-            Request(
-                "Statistics",
-                lambda token: _measure(session, loaded, token),
-                kind="refresh",
-                on_end=measured,
-            )
+        request = Request(
+            "Statistics",
+            lambda token: _measure(session, loaded, token),
+            kind="refresh",
+            on_end=measured,
         )
+        return self._queue.submit(request)
 
     def _measured(self, stats: ModelStats, accuracy: float) -> None:
         session = self._require_session()

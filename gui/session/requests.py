@@ -89,7 +89,9 @@ class Request(QObject):
     ) -> None:
         """``needed()`` is asked when its turn comes (False: it finishes with None, no
         job runs); ``on_start`` runs as the job starts; ``on_end(state, result)`` runs
-        when it ends, before the request's own signals (the controller's bookkeeping)."""
+        when it ends, before the request's own signals (the controller's bookkeeping).
+        ``on_end`` hears how the job really ended, even when the request was
+        superseded (a cache may still keep what it measured)."""
         super().__init__()
         if kind and kind not in PRIORITY:
             raise ValueError(f"unknown request kind {kind!r}; one of {PRIORITY}")
