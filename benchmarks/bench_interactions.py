@@ -114,7 +114,7 @@ def main() -> None:
         return (
             not controller.busy
             and not window.layer_views_pending()
-            and not controls.preview_pending
+            and not controls.preview_scheduled
         )
 
     stalls: dict[str, float] = {}

@@ -102,11 +102,6 @@ class LayerControls(LayerForm):
         return self._preview.scheduled
 
     @property
-    def preview_pending(self) -> bool:
-        """Whether a live preview is scheduled (the controls wait for the user to pause)."""
-        return self._preview.scheduled
-
-    @property
     def counting(self) -> bool:
         """Whether the controls wait for a worker to count what remains of a big layer."""
         return bool(self._counting)

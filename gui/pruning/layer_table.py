@@ -51,7 +51,6 @@ DANGER_BACKGROUND = QColor(250, 219, 216)
 DANGER_TEXT = QColor(146, 26, 18)
 MUTED_TEXT = QColor(150, 150, 150)
 PLANNED_TEXT = QColor(31, 95, 168)
-ROLE_SORT = Qt.ItemDataRole.UserRole
 
 
 def format_percent(fraction: float) -> str:
