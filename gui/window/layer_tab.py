@@ -67,12 +67,8 @@ class LayerTab(QWidget):
         return [self.title, *plots, self.histogram.getPlotItem()]
 
     # -- slots the window wires ------------------------------------------------------------
-    def deselect(self) -> None:
-        """A new model: nothing is selected until the tree selects a parameter."""
-        self._current = ""
-
     def forget(self) -> None:
-        """The model was replaced: nothing is selected, and the next layer drawn is new."""
+        """A new or replaced model: nothing is selected, and the next layer drawn is new."""
         self._current, self._shown = "", ""
 
     def select(self, name: str) -> None:

@@ -247,7 +247,7 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(f"PruneScope — {loaded.name}")
         self.tree.set_session(session)
         self.history_view.set_history(session.history if session else None)
-        self.layer_tab.deselect()
+        self.layer_tab.forget()  # the next layer drawn is new, whatever its name
         if session is not None and session.names:
             self.tree.select_param(session.names[0])
 

@@ -699,3 +699,17 @@ def test_the_pattern_lab_is_built_when_its_tab_is_first_shown(qtbot, window):
     window.tabs.setCurrentWidget(page)
     assert page.widget() is window.pattern_lab
     assert window.pattern_lab.isVisible()
+
+
+def test_a_new_model_chooses_its_layout_even_when_a_layer_has_the_old_name(qtbot, window):
+    """``0.weight`` of two models: the second one's picture is chosen afresh, not inherited."""
+    square = nn.Sequential(nn.Conv2d(64, 64, 3))  # 64 x 576 as a matrix; 192 x 192 as kernels
+    window.load_model(LoadedModel(square, "square kernels"))
+    wait_idle(qtbot, window)
+    assert window.layer_views.layout_name == "kernels"
+
+    wide = nn.Sequential(nn.Conv2d(3, 64, 7))  # 64 x 147 as a matrix; 448 x 21 as kernels
+    window.load_model(LoadedModel(wide, "wide stem"))
+    wait_idle(qtbot, window)
+    assert window.layer_tab.current == "0.weight"
+    assert window.layer_views.layout_name == "matrix"
