@@ -515,9 +515,10 @@ class PruningSession:
         zero). ``coupled`` targets stay out of :attr:`weight_names` (global
         pruning's default); ``coupled=False`` is for parameters the user made
         prunable (a wider choice of kinds). Names already prunable, or other names
-        of a prunable tensor, are skipped. This is not an operation: nothing is pruned, so nothing is
-        recorded, and undo does not take the targets away again. The layers stay
-        in the model's parameter order. ``state``: another state than the live one.
+        of a prunable tensor, are skipped. This is not an operation: nothing is
+        pruned, so nothing is recorded, and undo does not take the targets away
+        again. The layers stay in the model's parameter order. ``state``: another
+        state than the live one.
 
         Raises:
             UnknownParameterError: a name that is not a floating-point parameter.
