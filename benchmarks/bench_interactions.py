@@ -5,7 +5,8 @@ of one Linear(8192, 8192) and a small Linear(8192, 16) to select in between,
 loads the compiled kernels as the application does at startup, waits until it
 is idle, then performs each interaction the way a user does (tree selection,
 the controls' widgets, a paint stroke through the mask view's signal, Edit >
-Undo) and runs a 5 ms QTimer probe until every job it started has finished and
+Undo; at the end, saving a 251.7M-parameter model as a session and opening that
+file) and runs a 5 ms QTimer probe until every job it started has finished and
 every view shows its full image. The action itself runs inside the probed event
 loop, so its own cost counts. Prints one JSON line per interaction:
 max_stall_ms (the longest gap beyond the 5 ms period), gui_cpu_ms (CPU time
@@ -19,6 +20,7 @@ machine); then a summary line with the worst interaction.
     python benchmarks/bench_interactions.py                 # 8192 x 8192
     python benchmarks/bench_interactions.py --size 4096     # a smaller layer
     python benchmarks/bench_interactions.py --why 30        # stacks of stalls over 30 ms
+    python benchmarks/bench_interactions.py --file-params 0 # skip saving and opening 251.7M
     python benchmarks/bench_interactions.py --heatmap-sync-limit 4194304   # a what-if
 """
 
@@ -27,7 +29,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -70,6 +74,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=8192, help="rows = columns of the layer")
     parser.add_argument("--why", type=float, default=0.0, help="print stacks of stalls over ms")
+    parser.add_argument(
+        "--file-params",
+        type=float,
+        default=251.7e6,
+        help="parameters of the model saved and opened at the end (0: skip)",
+    )
     parser.add_argument(
         "--heatmap-sync-limit",
         type=int,
@@ -185,6 +195,23 @@ def main() -> None:
     cells = [(10, col) for col in range(100, 140)]
     measure("paint_stroke", lambda: window.layer_views.paint_stroke_finished.emit(cells, False))
     measure("undo_stroke", window.undo_action.trigger)
+
+    if args.file_params:  # save a big model as a session, then open that file
+        from bench_global_prune import build_model
+
+        from core.io.references import ModelReference
+
+        folder = Path(tempfile.mkdtemp(prefix="bench_interactions_"))
+        path = folder / "big.prunescope"
+        reference = ModelReference(
+            "factory", "bench_global_prune:build_model", args=(("params", args.file_params),)
+        )
+        big = LoadedModel(build_model(args.file_params), "big", reference=reference)
+        settle(lambda: window.load_model(big))
+        label = f"{args.file_params / 1e6:.0f}M"
+        measure(f"save_{label}", lambda: window.save_to(str(path)))
+        measure(f"open_{label}", lambda: window.open_model_file(str(path), confirm=False))
+        shutil.rmtree(folder, ignore_errors=True)
     worst = max(stalls, key=lambda name: stalls[name])
     summary = {
         "interactions": len(stalls),
