@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 
-import pytest
 from pytestqt.qtbot import QtBot
 
 from core.common.jobs import CancelToken, Job, Progress
@@ -59,16 +55,3 @@ def test_runner_reports_cancel_and_errors(qtbot: QtBot) -> None:
     with qtbot.waitSignal(runner.failed, timeout=5000) as failed:
         runner.run("broken", broken)
     assert failed.args[:2] == ["broken", "boom"]
-
-
-@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("0", "0")])
-def test_the_gui_asks_torch_for_huge_pages_unless_told_not_to(given, expected) -> None:
-    """Freeing a big layer's tensors must not cost the GUI thread tens of milliseconds."""
-    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
-    if given is not None:
-        env["THP_MEM_ALLOC_ENABLE"] = given
-    code = "import os, gui; print(os.environ['THP_MEM_ALLOC_ENABLE'])"
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == expected
