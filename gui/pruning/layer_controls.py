@@ -67,6 +67,8 @@ class LayerControls(LayerForm):
         self._op: LayerPrune | None = None
         self._error = ""
         self._counting = ""  # what is being counted in a worker, for the status line
+        # How the last Apply, Reset or Make permanent ended, shown until a control moves.
+        self._outcome: tuple[str, str] | None = None
         self._preview_after_count = False
         self._updating = False
         self._ops = LayerOpBuilder(controller, _inline_limit)
@@ -114,6 +116,7 @@ class LayerControls(LayerForm):
     def set_targets(self, names: tuple[str, ...]) -> None:
         """Act on ``names`` (the model tree's selection); empty disables the controls."""
         self._targets = tuple(names)
+        self._outcome = None
         self.hint.setVisible(not self._targets)
         self.body.setEnabled(bool(self._targets))
         infos = self._ops.infos(self._targets)
@@ -172,9 +175,15 @@ class LayerControls(LayerForm):
         return True
 
     def _follow(self, request: Request, label: str) -> None:
-        """Say in the status line how an applied operation ended."""
-        request.finished.connect(lambda _entry: self._set_status(f"Applied — {label}", INFO_STYLE))
-        request.failed.connect(lambda error: self._set_status(str(error), ERROR_STYLE))
+        """Say in the status line how an applied operation ended, until a control moves."""
+        request.finished.connect(
+            lambda _entry: self._show_outcome(f"Applied — {label}", INFO_STYLE)
+        )
+        request.failed.connect(lambda error: self._show_outcome(str(error), ERROR_STYLE))
+
+    def _show_outcome(self, text: str, style: str) -> None:
+        self._outcome = (text, style)
+        self._update_status()
 
     def _confirm_permanent(self) -> bool:
         answer = QMessageBox.warning(
@@ -199,6 +208,7 @@ class LayerControls(LayerForm):
 
     # -- reactions ------------------------------------------------------------------------------
     def _on_changed(self) -> None:
+        self._outcome = None
         self._revalidate(preview=True)
 
     def _revalidate(self, preview: bool) -> None:
@@ -242,6 +252,8 @@ class LayerControls(LayerForm):
             self._set_status(self._error, ERROR_STYLE)
         elif self._counting:
             self._set_status(self._counting, INFO_STYLE)
+        elif self._outcome is not None:
+            self._set_status(*self._outcome)
         else:
             self._set_status("Ready to apply", INFO_STYLE)
 

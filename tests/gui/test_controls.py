@@ -679,3 +679,18 @@ def test_layer_figures_follow_the_session(qtbot, controller):
     qtbot.waitUntil(lambda: not controller.busy, timeout=TIMEOUT)
     assert controller.layer_figures(CONV) is None  # the layer changed
     assert controller.layer_figures(FC) is others  # this one did not
+
+
+def test_the_applied_status_stays_until_a_control_moves(qtbot, controls, controller):
+    controls.set_method("threshold")  # a page whose figures are re-measured after Apply
+    qtbot.waitUntil(lambda: controls.page().largest is not None, timeout=TIMEOUT)
+    apply_and_wait(qtbot, controls, controller)
+    qtbot.waitUntil(lambda: controls.page().largest is not None, timeout=TIMEOUT)
+    settle(qtbot, controller)
+    assert controls.status_text().startswith("Applied — ")
+    controls.set_targets((FC,))
+    assert controls.status_text() == "Ready to apply"
+    controls.set_targets((CONV,))
+    apply_and_wait(qtbot, controls, controller)
+    controls.page().value_box.setValue(0.01)
+    assert not controls.status_text().startswith("Applied")
