@@ -21,6 +21,13 @@ written back. A ``.data`` write that changes none of the sampled values goes
 unnoticed (the version counter does not see ``.data`` writes); changes made
 through the optimiser or any in-place tensor operation are always noticed.
 
+The session keeps the undo history and the record of operations and delegates
+the rest: reads to :class:`~core.pruning.session_view.SessionView` (its base),
+the layers to :mod:`core.pruning.model_state`, mask moves to
+:mod:`core.pruning.mask_application`, value writes to
+:mod:`core.pruning.value_writes` and the watch for outside changes to
+:mod:`core.pruning.outside_changes`.
+
 Example:
     >>> session = PruningSession(model)
     >>> session.prune(["fc1.weight"], L1Unstructured(0.5))
@@ -29,8 +36,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
@@ -38,16 +43,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.common.chunks import chunk_ranges
-from core.common.errors import PruningError, UnknownParameterError
-from core.common.jobs import NEVER_CANCELLED, CancelToken, Job, Progress, run_job
-from core.common.tensors import writable_flat
+from core.common.errors import PruningError
+from core.common.jobs import NEVER_CANCELLED, CancelToken, Job, run_job
+from core.pruning import mask_application, model_state, value_writes
 from core.pruning.amounts import Amount
 from core.pruning.changes import MaskMap
 from core.pruning.global_prune import GlobalPlan
 from core.pruning.history import DEFAULT_BUDGET, Entry, History
+from core.pruning.mask_application import zero_pruned as zero_pruned
 from core.pruning.masks import PackedMask
 from core.pruning.methods import PruningMethod
+from core.pruning.model_state import SPILL_THRESHOLD as SPILL_THRESHOLD
+from core.pruning.model_state import ModelState as ModelState
 from core.pruning.operations import (
     GlobalPrune,
     LayerPrune,
@@ -61,62 +68,14 @@ from core.pruning.operations import (
     Reset,
     WeightUpdate,
 )
-from core.pruning.targets import TargetInfo, find_targets, target_info
-from core.pruning.vault import ValueVault
-
-#: Models whose prunable weights exceed this many bytes spill originals to disk.
-SPILL_THRESHOLD = 256 << 20
-#: Values sampled per parameter to notice ``.data`` writes.
-_FINGERPRINT_SAMPLES = 64
+from core.pruning.outside_changes import TensorWatch, follow_replaced_parameters
+from core.pruning.session_view import SessionView
 
 ChangeListener = Callable[[tuple[str, ...]], None]
 T = TypeVar("T")
 
 
-@dataclasses.dataclass
-class _Layer:
-    info: TargetInfo
-    param: nn.Parameter
-    mask: PackedMask | None = None  # None: nothing pruned
-    floor: PackedMask | None = None  # pruned for good by make_permanent
-
-
-@dataclasses.dataclass(eq=False)
-class ModelState:
-    """One model with its prunable layers, their masks and the originals of pruned weights."""
-
-    model: nn.Module
-    layers: dict[str, _Layer]
-    aliases: dict[str, str]
-    vault: ValueVault
-    #: Layers added by :meth:`PruningSession.add_targets` (biases and norm parameters a
-    #: group prune holds at zero), not chosen by the target options.
-    coupled: set[str] = dataclasses.field(default_factory=set)
-    #: The dense model as it was before the first weight update changed kept values
-    #: (see :meth:`PruningSession.unpruned_copy`); None until then.
-    dense_reference: nn.Module | None = None
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of the model's tensors plus the stashed originals."""
-        tensors = [*self.model.parameters(), *self.model.buffers()]
-        return sum(t.numel() * t.element_size() for t in tensors) + self.vault.stored_bytes()
-
-    def close(self) -> None:
-        """Release the stashed originals (the model keeps its values)."""
-        self.vault.close()
-
-
-@dataclasses.dataclass(frozen=True)
-class _Seen:
-    """What a parameter looked like after the session last touched it."""
-
-    version: int
-    pointer: int
-    fingerprint: bytes
-
-
-class PruningSession:
+class PruningSession(SessionView):
     """Wraps a model for undoable, inspectable pruning (see module docstring).
 
     Args:
@@ -156,8 +115,7 @@ class PruningSession:
         self.history = History(history_budget, on_drop=self._on_drop)
         self._committed: list[Operation] = []
         self._listeners: list[ChangeListener] = []
-        self._seen: dict[str, _Seen] = {}
-        self._watched_buffers: set[str] = set()
+        self._watch = TensorWatch()
         self._remember_values()
 
     # -- lifecycle ------------------------------------------------------------
@@ -171,113 +129,6 @@ class PruningSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @property
-    def model(self) -> nn.Module:
-        """The model being pruned (replaced by :class:`ReplaceModel`)."""
-        return self._state.model
-
-    @property
-    def state(self) -> ModelState:
-        """The live model state (for operations; see :meth:`swap_state`)."""
-        return self._state
-
-    @property
-    def vault(self) -> ValueVault:
-        """Where original values are kept."""
-        return self._state.vault
-
-    # -- reading --------------------------------------------------------------
-    @property
-    def names(self) -> list[str]:
-        """Prunable parameter names, in model order."""
-        return list(self._state.layers)
-
-    @property
-    def weight_names(self) -> list[str]:
-        """The prunable parameters the target options chose (without the biases and norm
-        parameters group pruning added): what global pruning ranks by default."""
-        return [name for name in self._state.layers if name not in self._state.coupled]
-
-    def prunes(self, name: str) -> bool:
-        """Whether ``name`` is a prunable parameter of the session: one of :attr:`names`
-        or another name of a tied tensor (every name :meth:`canonical` accepts).
-
-        Parameters added by :meth:`add_targets` (the biases and norm parameters a group
-        prune holds) count, though :attr:`weight_names` leaves them out. Module names,
-        buffers and parameters that are not targets do not.
-        """
-        state = self._state
-        return state.aliases.get(name, name) in state.layers
-
-    def canonical(self, name: str) -> str:
-        """The session's name of a prunable parameter (aliases of tied weights resolved)."""
-        return self._layer(name).info.name
-
-    def info(self, name: str) -> TargetInfo:
-        """What a parameter is and where it lives."""
-        return self._layer(name).info
-
-    def packed_mask(self, name: str) -> PackedMask | None:
-        """The parameter's packed mask, or None when nothing is pruned."""
-        return self._layer(name).mask
-
-    def floor(self, name: str) -> PackedMask | None:
-        """What of the parameter is pruned for good (None: nothing was made permanent)."""
-        return self._layer(name).floor
-
-    def mask(self, name: str) -> torch.Tensor:
-        """The parameter's mask as a bool tensor (True = kept) on the CPU."""
-        layer = self._layer(name)
-        if layer.mask is None:
-            return torch.ones(layer.info.shape, dtype=torch.bool)
-        return layer.mask.to_bool()
-
-    def effective(self, name: str) -> torch.Tensor:
-        """The live weights (pruned entries are zero). Do not modify in place."""
-        return self._layer(name).param.detach()
-
-    def original(self, name: str) -> torch.Tensor:
-        """A copy of the parameter's original (unpruned) values.
-
-        Kept entries are the live weights; pruned ones come from the vault.
-        """
-        layer = self._layer(name)
-        copy = layer.param.detach().clone()
-        saved = self.vault.saved(layer.info.name)
-        if saved is not None and layer.mask is not None:
-            # Only pruned entries: a value stashed for an entry kept today may be stale.
-            with writable_flat(copy) as flat:
-                self.vault.restore(layer.info.name, flat, saved.and_not(layer.mask))
-        return copy
-
-    def unpruned_copy(self) -> nn.Module:
-        """A deep copy of the unpruned model: the original value of every pruned entry back.
-
-        The dense reference: the teacher of distillation, the baseline of fidelity and
-        of speed. Once a weight update (fine-tuning) changed kept values, it is the dense
-        model as it was just before the first one, not today's kept values with the old
-        pruned ones. Entries made permanent before that stay zero (their originals are
-        gone). The session's own model is not touched.
-        """
-        if self._state.dense_reference is not None:
-            return copy.deepcopy(self._state.dense_reference)
-        model = copy.deepcopy(self.model)
-        params = dict(model.named_parameters(remove_duplicate=False))
-        with torch.no_grad():
-            for name, layer in self._state.layers.items():
-                if layer.mask is not None:
-                    params[name].copy_(self.original(name))
-        return model
-
-    def sparsity(self, name: str) -> float:
-        """Fraction of the parameter's entries that are pruned."""
-        layer = self._layer(name)
-        return 0.0 if layer.mask is None else layer.mask.sparsity
-
-    def is_permanent(self, name: str) -> bool:
-        """Whether some of the parameter's pruning was made permanent."""
-        return self._layer(name).floor is not None
 
     def subscribe(self, listener: ChangeListener) -> Callable[[], None]:
         """Call ``listener(names)`` whenever masks or values of ``names`` change."""
@@ -474,36 +325,7 @@ class PruningSession:
             PruningError: a mask or original has the wrong shape.
             UnknownParameterError: a name the state does not prune.
         """
-        originals, floors = originals or {}, floors or {}
-        for name, mask in masks.items():
-            layer = state.layers.get(state.aliases.get(name, name))
-            if layer is None:
-                raise UnknownParameterError(name, list(state.layers))
-            if mask is None:
-                continue
-            shape = layer.info.shape
-            floor = floors.get(name)
-            for what, packed in (("mask", mask), ("permanent mask", floor)):
-                if packed is not None and packed.shape != shape:
-                    raise PruningError(
-                        f"{name}: saved {what} has shape {packed.shape}, not {shape}"
-                    )
-            original = originals.get(name)
-            if original is None:
-                floor = mask
-            else:
-                if tuple(original.shape) != shape:
-                    raise PruningError(
-                        f"{name}: saved originals have shape {tuple(original.shape)}, not {shape}"
-                    )
-                source = original.detach().to("cpu", layer.info.dtype).contiguous().clone()
-                restorable = ~mask if floor is None else (~mask) & floor
-                with writable_flat(source) as flat:
-                    state.vault.stash(layer.info.name, flat, shape, restorable)
-            with writable_flat(layer.param) as flat:
-                zero_pruned(flat, mask)
-            layer.mask, layer.floor = mask, floor
-        state.vault.flush()
+        mask_application.put_masks(state, masks, originals, floors)
 
     def add_targets(
         self, names: Iterable[str], state: ModelState | None = None, *, coupled: bool = True
@@ -525,28 +347,11 @@ class PruningSession:
         """
         live = state is None
         state = self._state if state is None else state
-        params = dict(state.model.named_parameters(remove_duplicate=False))
-        added: list[str] = []
-        for name in names:
-            if state.aliases.get(name, name) in state.layers:
-                continue
-            try:
-                info = target_info(state.model, name)
-            except KeyError:
-                raise UnknownParameterError(name, list(state.layers)) from None
-            state.layers[name] = _Layer(info, params[name])
-            state.aliases.update(dict.fromkeys(info.aliases, name))
-            if coupled:
-                state.coupled.add(name)
-            added.append(name)
-        if not added:
-            return ()
-        order = {name: i for i, name in enumerate(params)}
-        state.layers = dict(sorted(state.layers.items(), key=lambda item: order[item[0]]))
-        if live:
+        added = model_state.add_layers(state, names, coupled=coupled)
+        if added and live:
             self._remember_values()
-            self._notify(tuple(added))
-        return tuple(added)
+            self._notify(added)
+        return added
 
     # -- outside changes ----------------------------------------------------------
     def check_outside_changes(self) -> tuple[str, ...]:
@@ -561,51 +366,14 @@ class PruningSession:
         Raises:
             PruningError: a prunable parameter is gone from the model.
         """
-        followed = self._follow_replaced_parameters()
-        seen = {name: _seen(t) for name, t in self._watched().items()}
-        changed = tuple(
-            dict.fromkeys(
-                [*followed, *(name for name, now in seen.items() if self._seen.get(name) != now)]
-            )
-        )
+        followed = follow_replaced_parameters(self._state)
+        changed = tuple(dict.fromkeys([*followed, *self._watch.changed(self.model)]))
         if changed:
             self.apply(OutsideChange(changed))
         return changed
 
-    def _watched(self) -> dict[str, torch.Tensor]:
-        tensors: dict[str, torch.Tensor] = dict(self.model.named_parameters())
-        buffers = dict(self.model.named_buffers())
-        tensors.update({name: buffers[name] for name in self._watched_buffers if name in buffers})
-        return tensors
-
     def _remember_values(self) -> None:
-        self._seen = {name: _seen(t) for name, t in self._watched().items()}
-
-    def _follow_replaced_parameters(self) -> list[str]:
-        """Point layers at parameters replaced or converted outside; the names concerned."""
-        params = dict(self.model.named_parameters(remove_duplicate=False))
-        followed = []
-        for name, layer in self._state.layers.items():
-            param = params.get(name)
-            if param is None:
-                raise PruningError(
-                    f"{name} is no longer a parameter of the model; open the model again"
-                )
-            info = layer.info
-            now = (tuple(param.shape), param.dtype, param.device)
-            if param is layer.param and now == (info.shape, info.dtype, info.device):
-                continue
-            followed.append(name)
-            layer.param = param
-            if now == (info.shape, info.dtype, info.device):
-                continue
-            layer.info = dataclasses.replace(info, shape=now[0], dtype=now[1], device=now[2])
-            self.vault.forget(name)  # originals in the old dtype or shape cannot come back
-            if now[0] != info.shape:
-                layer.mask = layer.floor = None
-            else:
-                layer.floor = layer.mask
-        return followed
+        self._watch.remember(self.model)
 
     # -- the receiver API of operations ----------------------------------------------
     def apply_floor(self, name: str, mask: PackedMask | None) -> PackedMask | None:
@@ -626,8 +394,7 @@ class PruningSession:
 
     def read_values(self, names: Iterable[str]) -> dict[str, torch.Tensor]:
         """CPU copies of the named parameters or buffers (state_dict names)."""
-        tensors = self._tensors(names)
-        return {name: t.detach().to("cpu", copy=True) for name, t in tensors.items()}
+        return value_writes.read_values(self.model, names)
 
     def write_values_job(
         self, values: Mapping[str, torch.Tensor], token: CancelToken = NEVER_CANCELLED
@@ -639,53 +406,24 @@ class PruningSession:
         here are watched for outside changes from then on. Returns CPU copies of
         the values before.
         """
-        tensors = self._tensors(values)
-        for name, value in values.items():
-            if tuple(value.shape) != tuple(tensors[name].shape):
-                raise PruningError(
-                    f"{name}: new values have shape {tuple(value.shape)}, "
-                    f"the model's have {tuple(tensors[name].shape)}"
-                )
-        before = self.read_values(tensors)
-        if self._state.dense_reference is None:  # kept values are about to change
-            self._state.dense_reference = self.unpruned_copy()
-        try:
-            for i, (name, value) in enumerate(values.items()):
-                token.check()
-                self._write(name, tensors[name], value)
-                yield Progress((i + 1) / len(values), f"updated {name}")
-        except BaseException:
-            for name, old in before.items():
-                self._write(name, tensors[name], old)
-            raise
+        before = yield from value_writes.write_values_job(
+            self._state, values, self.unpruned_copy, token
+        )
         parameters = dict(self.model.named_parameters(remove_duplicate=False))
-        self._watched_buffers.update(name for name in values if name not in parameters)
+        self._watch.watch_buffers(name for name in values if name not in parameters)
         return before
 
     def adopt_values(self, names: Iterable[str]) -> None:
         """Take the live values of ``names`` as they are (after an outside change)."""
         for name in names:
             if self.prunes(name):
-                layer = self._layer(name)
-                self._write(name, layer.param, layer.param.detach().clone())
+                param = self._layer(name).param
+                value_writes.write_value(self._state, name, param, param.detach().clone())
 
     def new_state(self, model: nn.Module, targets: Iterable[str] | None = None) -> ModelState:
         """A fresh, unpruned state for ``model`` with this session's target options."""
-        found = find_targets(model, **self.target_options)
-        params = dict(model.named_parameters(remove_duplicate=False))
-        aliases = {alias: info.name for info in found for alias in info.aliases}
-        if targets is not None:
-            wanted = [aliases.get(n, n) for n in targets]
-            by_name = {info.name: info for info in found}
-            for name in wanted:
-                if name not in by_name:
-                    raise UnknownParameterError(name, list(by_name))
-            found = [by_name[name] for name in dict.fromkeys(wanted)]
-        layers = {info.name: _Layer(info, params[info.name]) for info in found}
-        total_bytes = sum(info.numel * _itemsize(info.dtype) for info in found)
-        spill = self._spill if self._spill is not None else total_bytes > SPILL_THRESHOLD
-        return ModelState(
-            model, layers, aliases, ValueVault(spill=spill, spill_dir=self._spill_dir)
+        return model_state.new_model_state(
+            model, self.target_options, targets, spill=self._spill, spill_dir=self._spill_dir
         )
 
     def swap_state(self, state: ModelState) -> None:
@@ -694,38 +432,11 @@ class PruningSession:
         self._state = state
         self._notify(tuple(dict.fromkeys((*old.layers, *state.layers))))
 
+    def commit_masks_job(self, new: MaskMap, token: CancelToken = NEVER_CANCELLED) -> Job[MaskMap]:
+        """Move the given layers to new masks; all or nothing. Returns the masks before."""
+        return (yield from mask_application.commit_masks_job(self._state, new, token))
+
     # -- internals ------------------------------------------------------------
-    def _layer(self, name: str) -> _Layer:
-        state = self._state
-        layer = state.layers.get(state.aliases.get(name, name))
-        if layer is None:
-            raise UnknownParameterError(name, list(state.layers))
-        return layer
-
-    def _tensors(self, names: Iterable[str]) -> dict[str, torch.Tensor]:
-        known: dict[str, torch.Tensor] = dict(self.model.named_parameters(remove_duplicate=False))
-        known.update(self.model.named_buffers(remove_duplicate=False))
-        tensors: dict[str, torch.Tensor] = {}
-        for name in names:
-            if name not in known:
-                raise UnknownParameterError(name, list(known))
-            tensors[name] = known[name]
-        return tensors
-
-    def _write(self, name: str, tensor: torch.Tensor, value: torch.Tensor) -> None:
-        """Copy ``value`` into ``tensor``; for a pruned layer keep pruned entries zero."""
-        with torch.no_grad():
-            tensor.copy_(value.to(tensor.device, tensor.dtype))
-        if not self.prunes(name):
-            return
-        layer = self._layer(name)
-        if layer.mask is None:
-            self.vault.forget(layer.info.name)
-            return
-        self.vault.forget_positions(layer.info.name, layer.mask)
-        with writable_flat(layer.param) as flat:
-            zero_pruned(flat, layer.mask)
-
     def _notify(self, names: tuple[str, ...]) -> None:
         for listener in list(self._listeners):
             listener(names)
@@ -733,96 +444,3 @@ class PruningSession:
     def _on_drop(self, entry: Entry, applied: bool) -> None:
         if applied:
             self._committed.append(entry.op.recipe_step())
-
-    def commit_masks_job(self, new: MaskMap, token: CancelToken = NEVER_CANCELLED) -> Job[MaskMap]:
-        """Move the given layers to new masks; all or nothing. Returns the masks before."""
-        layers = self._state.layers
-        before: MaskMap = {name: layers[name].mask for name in new}
-        vault = self.vault
-        vault.check_space(sum(self._bytes_to_stash(name, mask) for name, mask in new.items()))
-        done: list[tuple[str, object]] = []
-        try:
-            for i, (name, mask) in enumerate(new.items()):
-                token.check()
-                done.append((name, self._transition(name, mask, token.check)))
-                yield Progress((i + 1) / len(new), f"applied the mask of {name}")
-            vault.flush()
-        except BaseException:
-            for name, segment in reversed(done):
-                self._transition(name, before[name], None)
-                if segment is not None:
-                    vault.discard(name, segment)  # type: ignore[arg-type]
-            raise
-        return before
-
-    def _bytes_to_stash(self, name: str, new: PackedMask | None) -> int:
-        """Bytes of original values a move to ``new`` must stash (not stashed before)."""
-        layer = self._state.layers[name]
-        zeroed = _zeroed(layer, new)
-        saved = self.vault.saved(name)
-        if saved is not None:
-            zeroed = zeroed.and_not(saved)
-        return zeroed.kept * _itemsize(layer.info.dtype)
-
-    def _transition(
-        self, name: str, new: PackedMask | None, on_chunk: Callable[[], None] | None
-    ) -> object:
-        """Zero what ``new`` prunes (stashing originals first), restore what it keeps."""
-        layer = self._state.layers[name]
-        if new == layer.mask:
-            return None
-        to_zero = _zeroed(layer, new)
-        to_restore = _zeroed_between(new, layer.mask, layer.info.shape)
-        segment = None
-        with writable_flat(layer.param) as flat:
-            if to_zero.kept:
-                segment = self.vault.stash(name, flat, layer.info.shape, to_zero, on_chunk)
-                keep = new if new is not None else PackedMask.full(layer.info.shape, kept=False)
-                zero_pruned(flat, keep)
-            if to_restore.kept:
-                self.vault.restore(name, flat, to_restore)
-        layer.mask = new
-        return segment
-
-
-def _itemsize(dtype: torch.dtype) -> int:
-    return torch.empty((), dtype=dtype).element_size()
-
-
-def _zeroed_between(
-    old: PackedMask | None, new: PackedMask | None, shape: tuple[int, ...]
-) -> PackedMask:
-    """Entries kept by ``old`` and pruned by ``new`` (None means all kept)."""
-    if new is None:
-        return PackedMask.full(shape, kept=False)
-    return PackedMask.or_none(old, shape).and_not(new)
-
-
-def _zeroed(layer: _Layer, new: PackedMask | None) -> PackedMask:
-    return _zeroed_between(layer.mask, new, layer.info.shape)
-
-
-def zero_pruned(flat: np.ndarray, mask: PackedMask) -> None:
-    """Set the entries of ``flat`` that ``mask`` prunes to +0.0, chunk by chunk.
-
-    The value bits are multiplied by the 0/1 mask as unsigned integers: branch-free
-    (a masked store is 20x slower on random masks), and every pruned entry becomes
-    exactly +0.0 whatever it held (a float ``x * 0`` keeps the sign, and is NaN for
-    infinite or NaN ``x``).
-    """
-    bits = flat.view(np.dtype(f"u{flat.itemsize}"))
-    for start, stop in chunk_ranges(flat.size):
-        np.multiply(bits[start:stop], mask.chunk(start, stop), out=bits[start:stop])
-
-
-def _seen(param: torch.Tensor) -> _Seen:
-    """Version counter, storage pointer and a few sampled values of ``param``."""
-    flat = param.detach().reshape(-1)
-    if flat.numel() > _FINGERPRINT_SAMPLES:
-        steps = torch.arange(_FINGERPRINT_SAMPLES, dtype=torch.int64)
-        positions = steps * (flat.numel() - 1) // (_FINGERPRINT_SAMPLES - 1)
-        flat = flat[positions.to(flat.device)]
-    sample = flat.to("cpu", copy=True)
-    if sample.dtype == torch.bfloat16:
-        sample = sample.view(torch.int16)
-    return _Seen(param._version, param.data_ptr(), sample.numpy().tobytes())
