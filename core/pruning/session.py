@@ -112,8 +112,10 @@ class PruningSession(SessionView):
         self._spill = spill
         self._spill_dir = spill_dir
         self._state = self.new_state(model, targets)
-        self.history = History(history_budget, on_drop=self._on_drop)
         self._committed: list[Operation] = []
+        # Not a bound method: a history pointing back at its session would make a cycle,
+        # and a replaced model would wait for Python's full collection to be freed.
+        self.history = History(history_budget, on_drop=_committer(self._committed))
         self._listeners: list[ChangeListener] = []
         self._watch = TensorWatch()
         self._remember_values()
@@ -441,6 +443,12 @@ class PruningSession(SessionView):
         for listener in list(self._listeners):
             listener(names)
 
-    def _on_drop(self, entry: Entry, applied: bool) -> None:
+
+def _committer(committed: list[Operation]) -> Callable[[Entry, bool], None]:
+    """A history's ``on_drop``: an applied entry it forgets joins ``committed``."""
+
+    def on_drop(entry: Entry, applied: bool) -> None:
         if applied:
-            self._committed.append(entry.op.recipe_step())
+            committed.append(entry.op.recipe_step())
+
+    return on_drop

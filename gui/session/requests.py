@@ -22,6 +22,7 @@ set, and :meth:`Request.cancel` stops only that piece of work.
 from __future__ import annotations
 
 import traceback
+import warnings
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
@@ -37,6 +38,10 @@ MakeJob = Callable[[CancelToken], Job[Any]]
 PRIORITY: tuple[str, ...] = ("layer", "preview", "plan", "refresh", "figures")
 #: Kinds whose running request a newer one cancels (its result would be thrown away).
 CANCELS_RUNNING = frozenset({"layer", "preview", "plan", "refresh"})
+
+
+def _ended_job(_token: CancelToken) -> Job[Any]:
+    raise RuntimeError("this request has ended; its job cannot run again")
 
 
 class RequestState(Enum):
@@ -151,6 +156,23 @@ class Request(QObject):
             else:
                 self.cancelled.emit()
             self.ended.emit(self.state)
+            self._release()
+
+    def _release(self) -> None:
+        """Let go of the job, the hooks and every slot once ended.
+
+        A slot that captures its own request (``request.ended.connect(lambda _:
+        done(request))``) is a cycle through Qt's connection list, which Python's
+        collector cannot see: without this, the request, its closures and what they
+        hold (a replaced model, a dataset) would live for good.
+        """
+        self._make_job = _ended_job
+        self._needed = self._on_start = self._on_end = None
+        signals = (self.started, self.progress, self.detail, self.finished, self.failed)
+        with warnings.catch_warnings():  # "nothing to disconnect" is fine
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for signal in (*signals, self.cancelled, self.ended):
+                signal.disconnect()
 
 
 class RequestQueue(QObject):

@@ -4,12 +4,14 @@ dtypes, picklable models, spilling to disk, cancellation and write failures."""
 from __future__ import annotations
 
 import collections
+import gc
 import copy
 import math
 import os
 import pickle
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -900,3 +902,19 @@ def test_unpruned_copy_after_a_weight_update_is_the_dense_model_before_it() -> N
         assert torch.equal(value, before[key]), key
     session.undo()
     assert torch.equal(session.unpruned_copy().state_dict()["0.weight"], before["0.weight"])
+
+
+def test_a_dropped_session_frees_its_model_without_the_cycle_collector():
+    """A replaced model's memory comes back at once, not at Python's next full collection."""
+    model = nn.Sequential(nn.Linear(8, 8))
+    session = PruningSession(model)
+    session.prune("0.weight", L1Unstructured(0.5))
+    session.undo()
+    alive = weakref.ref(model)
+    gc.disable()
+    try:
+        session.close()
+        del session, model
+        assert alive() is None
+    finally:
+        gc.enable()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -213,3 +215,20 @@ def test_a_request_is_submitted_once(queue):
 def test_an_unknown_kind_is_refused():
     with pytest.raises(ValueError, match="unknown request kind"):
         Request("Odd", instant(1), kind="odd")
+
+
+def test_an_ended_request_lets_go_of_what_its_slots_and_job_hold(qtbot, queue):
+    class Held:
+        pass
+
+    held = Held()
+    alive = weakref.ref(held)
+    request = queue.submit(Request("keeps a cycle", instant(held)))
+    # A slot that captures its own request: a cycle through Qt that gc cannot see.
+    request.ended.connect(lambda _state, request=request, held=held: (request, held))
+    with qtbot.waitSignal(request.ended, timeout=TIMEOUT):
+        pass
+    request.result = None
+    del held, request
+    gc.collect()
+    assert alive() is None
