@@ -2,13 +2,16 @@
 
 Opens the main window (offscreen unless QT_QPA_PLATFORM is set) on a model made
 of one Linear(8192, 8192) and a small Linear(8192, 16) to select in between,
-loads the compiled kernels as the application does at startup, waits until it
-is idle, then performs each interaction the way a user does (tree selection,
-the controls' widgets, a paint stroke through the mask view's signal, Edit >
-Undo; at the end, saving a 251.7M-parameter model as a session and opening that
-file) and runs a 5 ms QTimer probe until every job it started has finished and
-every view shows its full image. The action itself runs inside the probed event
-loop, so its own cost counts. Prints one JSON line per interaction:
+warms up as the application does at startup (compiled kernels, then
+``gc.freeze``), waits until it is idle, then performs each interaction the way a
+user does (tree selection, the controls' widgets, a paint stroke through the
+mask view's signal, Edit > Undo; then saving a 251.7M-parameter model as a
+session and opening that file; last, a full garbage collection such as Python
+starts on its own now and then, on the frozen heap and, as the baseline
+``full_collection_unfrozen``, after ``gc.unfreeze``). A 5 ms QTimer probe runs
+until every job it started has finished and every view shows its full image.
+The action itself runs inside the probed event loop, so its own cost counts.
+Prints one JSON line per interaction:
 max_stall_ms (the longest gap beyond the 5 ms period), gui_cpu_ms (CPU time
 the GUI thread itself used in that gap: near the gap it was busy, far below it
 waited for the GIL or a core), idle_max_stall_ms (the same probe on the idle
@@ -27,6 +30,7 @@ machine); then a summary line with the worst interaction.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -93,8 +97,7 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication
     from torch import nn
 
-    from core.pruning import scatter
-    from core.viz import display
+    from gui.app import warm_up
     from gui.pruning.layer_controls import LayerControls
     from gui.session.loaded import LoadedModel
     from gui.window.main_window import MainWindow
@@ -106,8 +109,7 @@ def main() -> None:
         import gui.heatmap.heatmap_scheduler
 
         gui.heatmap.heatmap_scheduler.SYNC_REDUCE_LIMIT = args.heatmap_sync_limit
-    display.warm_up()  # as gui/app.py does in the background at startup
-    scatter.warm_up()
+    warm_up()  # as gui/app.py does in the background at startup (kernels, gc.freeze)
     app = QApplication.instance() or QApplication([])
     window = MainWindow()
     window.show()
@@ -212,6 +214,12 @@ def main() -> None:
         measure(f"save_{label}", lambda: window.save_to(str(path)))
         measure(f"open_{label}", lambda: window.open_model_file(str(path), confirm=False))
         shutil.rmtree(folder, ignore_errors=True)
+    # A full collection, which Python starts on its own now and then: on the heap as
+    # the application leaves it (startup frozen), then as it was before (the baseline).
+    measure("full_collection", gc.collect)
+    gc.unfreeze()
+    measure("full_collection_unfrozen", gc.collect)
+    stalls.pop("full_collection_unfrozen")  # the baseline, not one of ours
     worst = max(stalls, key=lambda name: stalls[name])
     summary = {
         "interactions": len(stalls),

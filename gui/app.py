@@ -6,6 +6,7 @@ Heavy imports (Qt, torch) happen inside :func:`main` so that ``--help`` is fast.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import threading
@@ -113,17 +114,29 @@ def _factory_args(pairs: Sequence[str]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(parsed.items()))
 
 
-def _warm_up_kernels() -> None:
-    """Load the compiled kernels in the background: heatmaps of big layers show at once,
-    and the first undo does not wait for a compiler."""
+def warm_up() -> None:
+    """Load the compiled kernels, then take what exists so far out of the collector's way.
+
+    With the kernels loaded, heatmaps of big layers show at once and the first
+    undo does not wait for a compiler. Then :func:`gc.freeze`: the ~330,000
+    objects that the imports and the window made live as long as the
+    application, yet every full collection Python starts on its own walks them
+    all, holding the GIL, which stalls the GUI thread (176-458 ms measured here;
+    ``benchmarks/bench_interactions.py``, ``full_collection``). Frozen, they are
+    skipped. What is frozen is never collected as a cycle, so what may be
+    replaced later (a model and its session) must free by reference counting;
+    ``tests/gui/test_memory.py`` checks that it does.
+    """
     from core.pruning import scatter
     from core.viz import display
 
-    def warm_up() -> None:
-        display.warm_up()
-        scatter.warm_up()
+    display.warm_up()
+    scatter.warm_up()
+    gc.freeze()
 
-    threading.Thread(target=warm_up, name="kernel-warm-up", daemon=True).start()
+
+def _warm_up_in_background() -> None:
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -161,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.print_ready:  # for benchmarks/bench_startup.py: the first frame is painted
         QTimer.singleShot(0, lambda: print("ready", flush=True))
-    QTimer.singleShot(KERNEL_WARM_UP_DELAY_MS, _warm_up_kernels)
+    QTimer.singleShot(KERNEL_WARM_UP_DELAY_MS, window, _warm_up_in_background)
 
     quit_after = args.quit_after
     if args.screenshot is not None and quit_after is None:

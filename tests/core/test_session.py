@@ -4,8 +4,8 @@ dtypes, picklable models, spilling to disk, cancellation and write failures."""
 from __future__ import annotations
 
 import collections
-import gc
 import copy
+import gc
 import math
 import os
 import pickle

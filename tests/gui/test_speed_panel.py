@@ -328,3 +328,23 @@ def test_a_panel_closed_while_its_job_runs_ignores_the_late_result(qtbot, contro
     shiboken6.delete(panel)  # the window closed the tab while the job runs
     qtbot.waitUntil(lambda: not controller.busy, timeout=20_000)
     qtbot.wait(50)  # the result and "finished" are delivered: no exception in the loop
+
+
+def test_opening_a_model_redraws_the_charts_only_when_they_showed_results(
+    qtbot, panel, controller, monkeypatch
+):
+    drawn: list[int] = []
+    chart = panel.results_box.latency_chart
+    original = type(chart).show_rows
+    monkeypatch.setattr(
+        type(chart), "show_rows", lambda self, rows: (drawn.append(len(rows)), original(self, rows))
+    )
+    controller.load(load_builtin_demo("mlp"))  # nothing measured: the empty charts stay
+    qtbot.waitUntil(lambda: not controller.busy, timeout=TIMEOUT)
+    assert drawn == []
+    tiny_settings(panel)
+    run_to_end(qtbot, panel)
+    assert drawn and drawn[-1] == len(FORMS)
+    controller.load(load_builtin_demo("cnn"))  # the results go, so do their bars
+    qtbot.waitUntil(lambda: not controller.busy, timeout=TIMEOUT)
+    assert drawn[-1] == 0
