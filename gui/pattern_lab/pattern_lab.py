@@ -14,7 +14,10 @@ scales and re-flows its columns into bands. Presentation mode doubles every
 font and keeps every control. The figure (or any single column) exports to
 PNG (1x to 3x) or SVG for slides, without the controls.
 
-What each column shows is worked out, without Qt, in ``core.viz.pattern_figure``.
+The controls are :class:`gui.pattern_lab.lab_controls.LabControls` (laid out
+by :class:`gui.pattern_lab.flow_layout.FlowLayout`); this module drives the
+figure from them and exports it. What each column shows is worked out, without
+Qt, in ``core.viz.pattern_figure``.
 """
 
 from __future__ import annotations
@@ -24,25 +27,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
 import torch
-from PySide6.QtCore import QPoint, QRect, QSettings, QSignalBlocker, QSize, QSizeF, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QFont
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QFileDialog,
-    QGraphicsItem,
-    QHBoxLayout,
-    QLabel,
-    QLayout,
-    QLayoutItem,
-    QMenu,
-    QPushButton,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
-from superqt import QLabeledDoubleSlider
+from PySide6.QtCore import QSettings, QSignalBlocker, QSizeF, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QFileDialog, QGraphicsItem, QVBoxLayout, QWidget
 
 from core.viz.pattern_figure import (
     KEYS,
@@ -51,12 +39,13 @@ from core.viz.pattern_figure import (
     VALUE_TEXT_MAX_SIZE,
     ColumnResult,
     LabSettings,
-    column_title,
     compute_column,
     random_matrix,
 )
-from gui.pattern_lab.pattern_views import FigurePlan, PatternFigure
-from gui.widgets.colormaps import ALARM_RGB, MUTED, hex_color
+from gui.pattern_lab.flow_layout import FlowLayout as FlowLayout
+from gui.pattern_lab.lab_controls import LabControls
+from gui.pattern_lab.pattern_views import FIGURE_MIN_SIZE as FIGURE_MIN_SIZE
+from gui.pattern_lab.pattern_views import FigurePlan, FigureView, PatternFigure
 from gui.widgets.export import DEFAULT_FILTER, FILE_FILTER, export_widget, filter_scale
 
 PRESENTATION_SCALE = 2.0
@@ -64,122 +53,9 @@ PRESENTATION_SCALE = 2.0
 FIGURE_PRESENTATION_SCALE = 1.5
 """How much larger the figure's text is in presentation mode (less than the
 controls', so that the matrices keep most of the room on a 1366 x 768 projector)."""
-FIGURE_MIN_SIZE = QSize(360, 300)
-"""The figure never gets smaller than this (the tab scrolls instead)."""
 EXPORT_MIN_SIZE = QSizeF(1000, 560)
 """Exports lay the figure out at least this large (screen pixels): five columns
 side by side with room for the cell values, whatever the tab's size."""
-
-
-class FlowLayout(QLayout):
-    """Lays widgets out left to right, wrapping into a new row when the width runs out.
-
-    Each row's widgets are centred vertically; hidden widgets take no room.
-    The height follows the width (``heightForWidth``), so a parent layout
-    gives the controls as many rows as they need.
-    """
-
-    def __init__(self, parent: QWidget | None = None, spacing: int = 12, row_gap: int = 6) -> None:
-        super().__init__(parent)
-        self._items: list[QLayoutItem] = []
-        self._spacing = spacing
-        self._row_gap = row_gap
-
-    def addItem(self, item: QLayoutItem) -> None:
-        """Append ``item`` (``addWidget`` ends here)."""
-        self._items.append(item)
-
-    def count(self) -> int:
-        """How many items the layout holds."""
-        return len(self._items)
-
-    def itemAt(self, index: int) -> QLayoutItem | None:
-        """The item at ``index``, or None."""
-        return self._items[index] if 0 <= index < len(self._items) else None
-
-    def takeAt(self, index: int) -> QLayoutItem | None:
-        """Remove and return the item at ``index``, or None."""
-        return self._items.pop(index) if 0 <= index < len(self._items) else None
-
-    def expandingDirections(self) -> Qt.Orientation:
-        """Only the height grows (with the number of rows)."""
-        return Qt.Orientation(0)
-
-    def hasHeightForWidth(self) -> bool:
-        """The height depends on the width."""
-        return True
-
-    def heightForWidth(self, width: int) -> int:
-        """The height the rows take at ``width``."""
-        return self._arrange(QRect(0, 0, width, 0), move=False)
-
-    def setGeometry(self, rect: QRect) -> None:
-        """Place the items in ``rect``."""
-        super().setGeometry(rect)
-        self._arrange(rect, move=True)
-
-    def sizeHint(self) -> QSize:
-        """One row of everything."""
-        visible = [item.sizeHint() for item in self._items if not item.isEmpty()]
-        width = sum(s.width() for s in visible) + self._spacing * max(0, len(visible) - 1)
-        height = max((s.height() for s in visible), default=0)
-        return QSize(width, height) + self._margins()
-
-    def minimumSize(self) -> QSize:
-        """As wide as the widest item."""
-        size = QSize()
-        for item in self._items:
-            if not item.isEmpty():
-                size = size.expandedTo(item.minimumSize())
-        return size + self._margins()
-
-    def _margins(self) -> QSize:
-        m = self.contentsMargins()
-        return QSize(m.left() + m.right(), m.top() + m.bottom())
-
-    def _arrange(self, rect: QRect, move: bool) -> int:
-        area = rect.marginsRemoved(self.contentsMargins())
-        rows: list[list[QLayoutItem]] = [[]]
-        x = 0
-        for item in (i for i in self._items if not i.isEmpty()):
-            width = item.sizeHint().width()
-            if rows[-1] and x + self._spacing + width > area.width():
-                rows.append([])
-                x = 0
-            x += (self._spacing if rows[-1] else 0) + width
-            rows[-1].append(item)
-        y = area.y()
-        for row in rows:
-            height = max((i.sizeHint().height() for i in row), default=0)
-            x = area.x()
-            for item in row:
-                hint = item.sizeHint()
-                if move:
-                    top = y + (height - hint.height()) // 2
-                    item.setGeometry(
-                        QRect(QPoint(x, top), QSize(min(hint.width(), area.width()), hint.height()))
-                    )
-                x += hint.width() + self._spacing
-            y += height + self._row_gap
-        margins = self.contentsMargins()
-        return y - self._row_gap - rect.y() + margins.bottom()
-
-
-class FigureView(pg.GraphicsView):
-    """The view of the figure: white, and asking for no more than its minimum size.
-
-    A ``QGraphicsView`` asks for the size of its scene, which here is its own
-    last size; the tab would then never let it shrink (the controls' rows
-    follow the width, so the tab sizes the lab from what it asks for).
-    """
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent, background="w")
-        self.setMinimumSize(FIGURE_MIN_SIZE)
-
-    def sizeHint(self) -> QSize:
-        """The minimum size: the figure fits whatever room it gets."""
-        return self.minimumSize()
 
 
 class PatternLab(QWidget):
@@ -212,124 +88,31 @@ class PatternLab(QWidget):
         layout.setSpacing(8)
         layout.addWidget(self.controls)
         layout.addWidget(self.figure, stretch=1)
-        self._sync_controls()
+        self.controls.sync(self._settings)
         self._refresh()
 
     # -- construction ---------------------------------------------------------
     def _build_controls(self) -> None:
-        self.controls = QWidget(self)
-        self.controls.setObjectName("labControls")
-        flow = FlowLayout(self.controls)
-        flow.setContentsMargins(0, 0, 0, 0)
-        self._flow = flow
-        self._size_spin = self._spin(MIN_SIZE, MAX_SIZE, "Matrix size (N × N)", "sizeSpin")
-        self._seed_spin = self._spin(
-            0,
-            999_999,
-            "Random seed of the matrix: the same seed draws the same weights",
-            "seedSpin",
-        )
-        self._regenerate = QPushButton("Regenerate", self)
-        self._regenerate.setObjectName("regenerateButton")
-        self._regenerate.setToolTip("Draw a new random seed")
-        self._amount_slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal, self)
-        self._amount_slider.setObjectName("amountSlider")
-        self._amount_slider.setRange(0.0, 100.0)
-        self._amount_slider.setSingleStep(1.0)
-        self._amount_slider.setDecimals(0)
-        self._amount_slider.setToolTip(
-            "Fraction pruned by the amount-based methods (%); N:M keeps N of every M instead"
-        )
-        self._amount_slider.setMinimumWidth(200)
-        self._nm_n = self._spin(0, 16, "N: weights kept in each group", "nmNSpin")
-        self._nm_m = self._spin(1, 16, "M: size of each group of consecutive inputs", "nmMSpin")
-        self._block_rows = self._spin(1, 16, "Block height (rows)", "blockRowsSpin")
-        self._block_cols = self._spin(1, 16, "Block width (columns)", "blockColsSpin")
-        self._values_box = QCheckBox("Values", self)
-        self._values_box.setObjectName("valuesBox")
-        self._values_box.setChecked(True)
-        self._values_box.setToolTip(
-            f"Write weights into cells (N ≤ {VALUE_TEXT_MAX_SIZE}, when the cells are large enough)"
-        )
-        self._presentation_button = QPushButton("Presentation", self)
-        self._presentation_button.setObjectName("presentationButton")
-        self._presentation_button.setCheckable(True)
-        self._presentation_button.setToolTip(
-            "Double-size text for projectors, every control kept (F11 in the window: full screen)"
-        )
-        self._export_button = self._build_export_button()
-        self._message = QLabel("", self)
-        self._message.setObjectName("labMessage")
-        self._message.setWordWrap(True)
-        groups: list[list[QWidget]] = [
-            [self._label("Size"), self._size_spin],
-            [self._label("Seed"), self._seed_spin, self._regenerate],
-            [self._label("Amount %"), self._amount_slider],
-            [self._label("N:M"), self._nm_n, self._label(":"), self._nm_m],
-            [self._label("Block"), self._block_rows, self._label("×"), self._block_cols],
-            [self._values_box],
-            [self._presentation_button, self._export_button],
-        ]
-        for group in groups:
-            flow.addWidget(self._group(group))
-        flow.addWidget(self._message)
-        self._message.hide()
+        self.controls = LabControls(self, self._settings)
         self._connect_controls()
 
-    def _group(self, widgets: list[QWidget]) -> QWidget:
-        """Widgets that stay together on one row of the controls."""
-        box = QWidget(self.controls)
-        row = QHBoxLayout(box)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(4)
-        for widget in widgets:
-            row.addWidget(widget, stretch=1 if widget is self._amount_slider else 0)
-        return box
-
-    def _spin(self, low: int, high: int, tip: str, name: str) -> QSpinBox:
-        spin = QSpinBox(self)
-        spin.setObjectName(name)
-        spin.setRange(low, high)
-        spin.setToolTip(tip)
-        spin.setKeyboardTracking(False)
-        return spin
-
-    def _label(self, text: str) -> QLabel:
-        label = QLabel(text, self)
-        palette = label.palette()
-        palette.setColor(label.foregroundRole(), QColor(MUTED))
-        label.setPalette(palette)
-        return label
-
-    def _build_export_button(self) -> QPushButton:
-        button = QPushButton("Export", self)
-        button.setObjectName("exportButton")
-        button.setToolTip(
-            "Save the figure or one column, without the controls, as PNG (1x–3x) or SVG"
-        )
-        menu = QMenu(button)
-        whole = QAction("Whole figure…", menu)
-        whole.triggered.connect(lambda: self._ask_export(None))
-        menu.addAction(whole)
-        menu.addSeparator()
-        for key in KEYS:
-            action = QAction(f"{column_title(key, self._settings)[0]} column…", menu)
-            action.triggered.connect(lambda _=False, k=key: self._ask_export(k))
-            menu.addAction(action)
-        button.setMenu(menu)
-        return button
-
     def _connect_controls(self) -> None:
-        self._size_spin.valueChanged.connect(self.set_size)
-        self._seed_spin.valueChanged.connect(self.set_seed)
-        self._regenerate.clicked.connect(self.regenerate)
-        self._amount_slider.valueChanged.connect(lambda v: self.set_amount(round(v) / 100.0))
-        self._nm_n.valueChanged.connect(lambda n: self.set_nm(n, self._nm_m.value()))
-        self._nm_m.valueChanged.connect(lambda m: self.set_nm(self._nm_n.value(), m))
-        self._block_rows.valueChanged.connect(lambda r: self.set_block(r, self._block_cols.value()))
-        self._block_cols.valueChanged.connect(lambda c: self.set_block(self._block_rows.value(), c))
-        self._values_box.toggled.connect(self.set_values_visible)
-        self._presentation_button.toggled.connect(self.set_presentation)
+        c = self.controls
+        c.size_spin.valueChanged.connect(self.set_size)
+        c.seed_spin.valueChanged.connect(self.set_seed)
+        c.regenerate_button.clicked.connect(self.regenerate)
+        c.amount_slider.valueChanged.connect(lambda v: self.set_amount(round(v) / 100.0))
+        c.nm_n_spin.valueChanged.connect(lambda n: self.set_nm(n, c.nm_m_spin.value()))
+        c.nm_m_spin.valueChanged.connect(lambda m: self.set_nm(c.nm_n_spin.value(), m))
+        c.block_rows_spin.valueChanged.connect(
+            lambda r: self.set_block(r, c.block_cols_spin.value())
+        )
+        c.block_cols_spin.valueChanged.connect(
+            lambda col: self.set_block(c.block_rows_spin.value(), col)
+        )
+        c.values_box.toggled.connect(self.set_values_visible)
+        c.presentation_button.toggled.connect(self.set_presentation)
+        c.export_requested.connect(self._ask_export)
 
     def _build_figure(self) -> None:
         self.figure = FigureView(self)
@@ -362,7 +145,7 @@ class PatternLab(QWidget):
         """Draw a new random seed (different from the current one); returns it."""
         seed = self._settings.seed
         while seed == self._settings.seed:
-            seed = random.randrange(self._seed_spin.maximum() + 1)
+            seed = random.randrange(self.controls.seed_spin.maximum() + 1)
         self.set_seed(seed)
         return seed
 
@@ -418,8 +201,8 @@ class PatternLab(QWidget):
     def set_values_visible(self, on: bool) -> None:
         """Write weight values into the cells (only for N ≤ 10)."""
         self._values_visible = bool(on)
-        with QSignalBlocker(self._values_box):
-            self._values_box.setChecked(self._values_visible)
+        with QSignalBlocker(self.controls.values_box):
+            self.controls.values_box.setChecked(self._values_visible)
         self._refresh()
 
     def set_presentation(self, on: bool) -> None:
@@ -431,15 +214,12 @@ class PatternLab(QWidget):
         if bool(on) == self._presentation:
             return
         self._presentation = bool(on)
-        with QSignalBlocker(self._presentation_button):
-            self._presentation_button.setChecked(self._presentation)
+        with QSignalBlocker(self.controls.presentation_button):
+            self.controls.presentation_button.setChecked(self._presentation)
         font = QFont(self._base_font)
         font.setPointSizeF(self._base_font.pointSizeF() * self.font_scale())
         self.setFont(font)
-        for child in self.controls.findChildren(QWidget):
-            child.setFont(font)
-        self._amount_slider.setDecimals(0)  # makes the slider's label re-measure its text
-        self._flow.invalidate()
+        self.controls.apply_font(font)
         self._refresh()
         self.presentation_changed.emit(self._presentation)
 
@@ -481,25 +261,9 @@ class PatternLab(QWidget):
         if (settings.size, settings.seed) != (self._settings.size, self._settings.seed):
             self._matrix = random_matrix(settings.size, settings.seed)
         self._settings = settings
-        self._sync_controls()
+        self.controls.sync(self._settings)
         self._refresh()
         self.settings_changed.emit()
-
-    def _sync_controls(self) -> None:
-        s = self._settings
-        pairs = (
-            (self._size_spin, s.size),
-            (self._seed_spin, s.seed),
-            (self._amount_slider, round(s.amount * 100)),
-            (self._nm_n, s.nm[0]),
-            (self._nm_m, s.nm[1]),
-            (self._block_rows, s.block[0]),
-            (self._block_cols, s.block[1]),
-        )
-        for widget, value in pairs:
-            with QSignalBlocker(widget):
-                widget.setValue(value)
-        self._values_box.setEnabled(s.size <= VALUE_TEXT_MAX_SIZE)
 
     def _refresh(self) -> None:
         self._results = {key: compute_column(key, self._matrix, self._settings) for key in KEYS}
@@ -519,13 +283,7 @@ class PatternLab(QWidget):
         try:
             written = self.export(path, column=column, scale=filter_scale(chosen))
         except (OSError, RuntimeError) as exc:
-            self._show_message(f"Could not export {Path(path).name}: {exc}", error=True)
+            self.controls.show_message(f"Could not export {Path(path).name}: {exc}", error=True)
             return
         settings.setValue("last_dir", str(written.resolve().parent))
-        self._show_message(f"Saved {written.name}", error=False)
-
-    def _show_message(self, text: str, error: bool) -> None:
-        color = hex_color(ALARM_RGB) if error else MUTED
-        self._message.setStyleSheet(f"color: {color};")
-        self._message.setText(text)
-        self._message.setVisible(bool(text))
+        self.controls.show_message(f"Saved {written.name}", error=False)
