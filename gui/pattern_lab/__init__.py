@@ -1,1 +1,2 @@
-"""The pattern lab: N:M and block patterns shown on the selected layer."""
+"""The Pattern lab: one seeded random matrix pruned five ways (unstructured, by rows, by
+columns, N:M, blocks) side by side, for teaching; exports are figures for slides."""

@@ -57,6 +57,7 @@ class LabControls(QWidget):
     def __init__(self, parent: QWidget, settings: LabSettings) -> None:
         super().__init__(parent)
         self.setObjectName("labControls")
+        self._column_actions: dict[str, QAction] = {}  # the export menu's, by column
         flow = FlowLayout(self)
         flow.setContentsMargins(0, 0, 0, 0)
         self._flow = flow
@@ -151,9 +152,10 @@ class LabControls(QWidget):
         menu.addAction(whole)
         menu.addSeparator()
         for key in KEYS:
-            action = QAction(f"{column_title(key, settings)[0]} column…", menu)
+            action = QAction(_export_text(key, settings), menu)
             action.triggered.connect(lambda _=False, k=key: self.export_requested.emit(k))
             menu.addAction(action)
+            self._column_actions[key] = action
         button.setMenu(menu)
         return button
 
@@ -174,6 +176,8 @@ class LabControls(QWidget):
             with QSignalBlocker(widget):
                 widget.setValue(value)
         self.values_box.setEnabled(s.size <= VALUE_TEXT_MAX_SIZE)
+        for key, action in self._column_actions.items():  # "N:M (2:4)" follows the spins
+            action.setText(_export_text(key, s))
 
     def apply_font(self, font: QFont) -> None:
         """Use ``font`` in every control and re-flow the rows (presentation mode)."""
@@ -188,3 +192,8 @@ class LabControls(QWidget):
         self._message.setStyleSheet(f"color: {color};")
         self._message.setText(text)
         self._message.setVisible(bool(text))
+
+
+def _export_text(key: str, settings: LabSettings) -> str:
+    """The export menu's entry for column ``key``, titled as the column is now."""
+    return f"{column_title(key, settings)[0]} column…"

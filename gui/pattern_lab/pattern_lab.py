@@ -199,7 +199,7 @@ class PatternLab(QWidget):
         return self._figure.columns[key].weights.values_shown()
 
     def set_values_visible(self, on: bool) -> None:
-        """Write weight values into the cells (only for N ≤ 10)."""
+        """Write weight values into the cells (only up to ``VALUE_TEXT_MAX_SIZE`` rows)."""
         self._values_visible = bool(on)
         with QSignalBlocker(self.controls.values_box):
             self.controls.values_box.setChecked(self._values_visible)

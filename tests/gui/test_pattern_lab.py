@@ -303,3 +303,16 @@ def test_cell_values_never_read_minus_zero():
     assert format_value(-0.04) == "0.0"
     assert format_value(-0.06) == "-0.1"
     assert format_value(1.25) == "1.2"
+
+
+def test_the_export_menu_names_the_columns_as_they_are_now(lab):
+    def entries() -> list[str]:
+        button = lab.findChild(QPushButton, "exportButton")
+        return [action.text() for action in button.menu().actions() if action.text()]
+
+    assert "N:M (2:4) column…" in entries()
+    lab.set_nm(1, 4)
+    lab.set_block(4, 4)
+    assert "N:M (1:4) column…" in entries()
+    assert "Block (4×4) column…" in entries()
+    assert "N:M (2:4) column…" not in entries()
