@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gui.panels.input_spec import DTYPES, shape_text
-from gui.widgets.formatting import format_count, format_si
+from gui.widgets.formatting import format_count, format_percent, format_si
 
 if TYPE_CHECKING:
     import torch
@@ -53,11 +53,6 @@ def format_ratio(dense: float | None, reduced: float | None) -> str:
         return "∞" if dense else "n/a"
     ratio = dense / reduced
     return f"{ratio:.2f}x" if ratio < 2 else f"{ratio:.1f}x"
-
-
-def format_percent(fraction: float) -> str:
-    """``12.6%``."""
-    return f"{100.0 * fraction:.1f}%"
 
 
 def not_counted_text(layers: tuple[UncountedLayer, ...]) -> str:

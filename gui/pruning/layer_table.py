@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.common.errors import PruningError
+from gui.widgets.formatting import format_percent
 
 if TYPE_CHECKING:
     from core.pruning.session import PruningSession
@@ -51,11 +52,6 @@ DANGER_BACKGROUND = QColor(250, 219, 216)
 DANGER_TEXT = QColor(146, 26, 18)
 MUTED_TEXT = QColor(150, 150, 150)
 PLANNED_TEXT = QColor(31, 95, 168)
-
-
-def format_percent(fraction: float) -> str:
-    """``0.125`` → ``12.5%``."""
-    return f"{100.0 * fraction:.1f}%"
 
 
 def parse_cap(value: Any) -> float | None:

@@ -1,4 +1,4 @@
-"""Number formatting shared by the panels (statistics, speed and cost tables)."""
+"""Number formatting shared by the panels (statistics, speed, cost and global layer tables)."""
 
 from __future__ import annotations
 
@@ -16,3 +16,8 @@ def format_si(n: int | None) -> str:
         if abs(n) >= factor:
             return f"{n / factor:#.3g}".rstrip(".") + f" {unit}"
     return f"{n:,}"
+
+
+def format_percent(fraction: float) -> str:
+    """A fraction as a percentage with one decimal: ``0.125`` → ``12.5%``."""
+    return f"{100.0 * fraction:.1f}%"
