@@ -47,11 +47,9 @@ def _is_torchscript(path: Path) -> bool:
 
 
 def is_sparse(path: Path) -> bool:
-    """Whether ``path`` is PruneScope's sparse format (False while that format is unavailable)."""
-    try:
-        from core.io.checkpoints import is_sparse_file
-    except ImportError:
-        return False
+    """Whether ``path`` is PruneScope's sparse format."""
+    from core.io.checkpoints import is_sparse_file
+
     return is_sparse_file(path)
 
 

@@ -19,7 +19,8 @@ from core.common.jobs import CancelToken, Job
 from core.pruning.masks import PackedMask
 
 if TYPE_CHECKING:
-    from core.pruning.session import ModelState, PruningSession
+    from core.pruning.model_state import ModelState
+    from core.pruning.session import PruningSession
 
 MaskMap = dict[str, PackedMask | None]
 
