@@ -75,6 +75,11 @@ class GlobalPanel(GlobalForm):
         """Whether a live plan is waiting for the controls to settle."""
         return self._plans.scheduled
 
+    @property
+    def plan_pending(self) -> bool:
+        """Whether a plan was asked for and has not ended yet."""
+        return self._plans.pending
+
     # -- public API -----------------------------------------------------------------------------
     def set_targets(self, names: tuple[str, ...]) -> None:
         """Include exactly ``names`` (empty: every layer)."""

@@ -67,6 +67,8 @@ class PlanRequests(QObject):
         request = self._request = self.controller.plan(op)
         request.finished.connect(self._on_finished)
         request.failed.connect(self._on_failed)
+        # However it ends (a failure, a cancel, a newer plan), it is no longer on its way.
+        request.ended.connect(lambda _state: self._forget(request))
 
     def cancel(self) -> None:
         """Cancel the plan asked for, if any: it is of what the panel no longer shows."""
@@ -80,3 +82,7 @@ class PlanRequests(QObject):
 
     def _on_failed(self, error: BaseException) -> None:
         self.failed.emit(str(error))
+
+    def _forget(self, request: Request) -> None:
+        if self._request is request:
+            self._request = None

@@ -694,3 +694,20 @@ def test_the_applied_status_stays_until_a_control_moves(qtbot, controls, control
     apply_and_wait(qtbot, controls, controller)
     controls.page().value_box.setValue(0.01)
     assert not controls.status_text().startswith("Applied")
+
+
+def test_a_failed_plan_is_no_longer_on_its_way(qtbot, panel, controller, monkeypatch):
+    def failing(_token):
+        raise PruningError("the plan broke")
+        yield  # a job
+
+    monkeypatch.setattr(
+        controller,
+        "plan",
+        lambda op: controller.submit("plan", failing, silent_errors=(PruningError,)),
+    )
+    panel.live_check.setChecked(False)
+    assert panel.preview_plan()
+    assert panel.plan_pending
+    qtbot.waitUntil(lambda: "the plan broke" in panel.status_text(), timeout=TIMEOUT)
+    assert not panel.plan_pending  # a live plan may start again when it comes on screen
