@@ -2,10 +2,11 @@
 
 :class:`BenchmarkSettingsBox` holds the benchmark's settings (batch sizes,
 threads, device, one sample's input shape, time per measurement, forms), the
-Run and Cancel buttons, a progress bar and the status line. It reads the
-settings as a :class:`core.speed.benchmark.BenchmarkConfig` and remembers them
-in :class:`QSettings` (group ``speed``); starting and following the benchmark is
-the panel's job.
+Run and Cancel buttons, a progress bar and the status line
+(:class:`~gui.speed.run_controls.RunControls`). It reads the settings as a
+:class:`core.speed.benchmark.BenchmarkConfig` and remembers them in
+:class:`QSettings` (group ``speed``, :class:`~gui.speed.saved_fields.SavedFields`);
+starting and following the benchmark is the panel's job.
 """
 
 from __future__ import annotations
@@ -17,13 +18,9 @@ from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
-    QProgressBar,
-    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -33,6 +30,8 @@ from core.speed.benchmark import BenchmarkConfig
 from core.speed.timing import default_threads
 from gui.speed.forms import FORM_ORDER, FORM_TIPS, form_label
 from gui.speed.inputs import format_list, parse_positive_ints, parse_shape
+from gui.speed.run_controls import RunControls, time_per_measurement_spin
+from gui.speed.saved_fields import SavedFields
 from gui.widgets.forms import add_row, make_form
 
 DEFAULT_BATCHES = "1, 16, 64"
@@ -66,6 +65,16 @@ class BenchmarkSettingsBox(QGroupBox):
         self.settings = settings
         self._build_widgets()
         self._build_layout()
+        self.fields = SavedFields(
+            settings,
+            SETTINGS_GROUP,
+            {
+                "batch_sizes": self.batch_edit,
+                "threads": self.threads_spin,
+                "device": self.device_combo,
+                "min_run_time": self.min_time_spin,
+            },
+        )
         self._restore()
         self._connect()
 
@@ -79,12 +88,7 @@ class BenchmarkSettingsBox(QGroupBox):
         self.device_combo = QComboBox()
         self.device_combo.addItems(available_devices())
         self.shape_edit = QLineEdit()
-        self.min_time_spin = QDoubleSpinBox()
-        self.min_time_spin.setRange(0.01, 10.0)
-        self.min_time_spin.setDecimals(2)
-        self.min_time_spin.setSingleStep(0.05)
-        self.min_time_spin.setSuffix(" s")
-        self.min_time_spin.setValue(0.2)
+        self.min_time_spin = time_per_measurement_spin(10.0, 0.2)
         self.form_checks: dict[str, QCheckBox] = {}
         for form in FORM_ORDER:
             check = QCheckBox(form_label(form))
@@ -100,21 +104,16 @@ class BenchmarkSettingsBox(QGroupBox):
             FORM_TIPS["masked"] + " Always measured: every other form's outputs are checked "
             "against it."
         )
-        self.run_button = QPushButton("Run benchmark")
-        self.run_button.setDefault(True)
-        self.run_button.setToolTip(
+        self.controls = RunControls(
+            "Run benchmark",
             "Measure every chosen form at every batch size (outputs are checked against the "
-            "masked model first). Runs in the background; the table fills as it goes."
+            "masked model first). Runs in the background; the table fills as it goes.",
+            "Stop the benchmark; rows measured so far stay.",
+            status_name="speedStatus",
         )
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop the benchmark; rows measured so far stay.")
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setTextVisible(False)
-        self.progress.setMaximumHeight(10)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        self.status.setObjectName("speedStatus")
+        c = self.controls
+        self.run_button, self.cancel_button = c.run_button, c.cancel_button
+        self.progress, self.status = c.progress, c.status
 
     def _build_layout(self) -> None:
         form = make_form()
@@ -162,14 +161,9 @@ class BenchmarkSettingsBox(QGroupBox):
         forms_widget.setLayout(forms_row)
         forms_row.setContentsMargins(0, 0, 0, 0)
         add_row(form, "Forms", forms_widget, "Which forms of the model to measure.")
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        buttons.addWidget(self.progress, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addLayout(buttons)
-        layout.addWidget(self.status)
+        self.controls.add_to(layout)
 
     def _connect(self) -> None:
         for edit in (self.batch_edit, self.shape_edit):
@@ -182,34 +176,16 @@ class BenchmarkSettingsBox(QGroupBox):
 
     # -- settings ---------------------------------------------------------------------------
     def _restore(self) -> None:
-        s = self.settings
-        s.beginGroup(SETTINGS_GROUP)
-        try:
-            self.batch_edit.setText(str(s.value("batch_sizes", DEFAULT_BATCHES)))
-            threads = _int(s.value("threads"), default_threads())
-            self.threads_spin.setValue(min(max(threads, 1), self.threads_spin.maximum()))
-            device = str(s.value("device", "cpu"))
-            if device in available_devices():
-                self.device_combo.setCurrentText(device)
-            self.min_time_spin.setValue(_float(s.value("min_run_time"), 0.2))
-            skipped = str(s.value("skipped_forms", "")).split(",")
-            for form, check in self.form_checks.items():
-                if check.isEnabled():
-                    check.setChecked(form not in skipped)
-        finally:
-            s.endGroup()
+        self.fields.restore()
+        skipped = str(self.fields.value("skipped_forms", "")).split(",")
+        for form, check in self.form_checks.items():
+            if check.isEnabled():
+                check.setChecked(form not in skipped)
 
     def save(self) -> None:
         """Remember the settings as they are now."""
-        s = self.settings
-        s.beginGroup(SETTINGS_GROUP)
-        s.setValue("batch_sizes", self.batch_edit.text())
-        s.setValue("threads", self.threads_spin.value())
-        s.setValue("device", self.device_combo.currentText())
-        s.setValue("min_run_time", self.min_time_spin.value())
         skipped = [f for f, c in self.form_checks.items() if not c.isChecked()]
-        s.setValue("skipped_forms", ",".join(skipped))
-        s.endGroup()
+        self.fields.save(skipped_forms=",".join(skipped))
 
     def _on_changed(self) -> None:
         self.save()
@@ -252,31 +228,10 @@ class BenchmarkSettingsBox(QGroupBox):
 
     def set_running(self, active: bool, has_model: bool) -> None:
         """Enable Run (with a model, when idle), Cancel (while running) and the settings."""
-        self.run_button.setEnabled(has_model and not active)
-        self.cancel_button.setEnabled(active)
-        for widget in (self.batch_edit, self.shape_edit, self.threads_spin, self.device_combo,
-                       self.min_time_spin):  # fmt: skip
-            widget.setEnabled(not active)
-
-    def show_progress(self, fraction: float) -> None:
-        """Fill the progress bar to ``fraction`` (clamped to 0..1)."""
-        self.progress.setValue(round(1000 * min(max(fraction, 0.0), 1.0)))
+        inputs = (self.batch_edit, self.shape_edit, self.threads_spin, self.device_combo,
+                  self.min_time_spin)  # fmt: skip
+        self.controls.set_running(active, can_run=has_model, inputs=inputs)
 
     def set_status(self, text: str, style: str) -> None:
         """Show ``text`` in the status line under the buttons, styled by ``style``."""
-        self.status.setText(text)
-        self.status.setStyleSheet(style)
-
-
-def _int(value: object, default: int) -> int:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        return default
-
-
-def _float(value: object, default: float) -> float:
-    try:
-        return float(str(value))
-    except (TypeError, ValueError):
-        return default
+        self.controls.set_status(text, style)

@@ -24,16 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (
-    QDoubleSpinBox,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QTableView,
     QVBoxLayout,
@@ -46,6 +42,9 @@ from core.speed.timing import default_threads
 from gui.speed.charts import CostLabChart, SpeedTestChart
 from gui.speed.cost_table import HEADERS, CostTableModel
 from gui.speed.inputs import format_list, parse_positive_ints, parse_ratios
+from gui.speed.run_controls import RunControls, time_per_measurement_spin
+from gui.speed.saved_fields import SavedFields
+from gui.speed.scroll_column import scroll_column
 from gui.speed.tracked_job import TrackedJob
 from gui.widgets.forms import ERROR_STYLE, INFO_STYLE, add_row, make_form, note_label
 
@@ -82,7 +81,18 @@ class CostLabPanel(QWidget):
         self._speed_test: SpeedTest | None = None
         self._build_widgets()
         self._build_layout()
-        self._restore_settings()
+        self.fields = SavedFields(
+            self.settings,
+            SETTINGS_GROUP,
+            {
+                "sizes": self.sizes_edit,
+                "ratios": self.ratios_edit,
+                "batch": self.batch_spin,
+                "threads": self.threads_spin,
+                "min_run_time": self.min_time_spin,
+            },
+        )
+        self.fields.restore()
         self._connect()
         self._update_buttons()
 
@@ -103,31 +113,21 @@ class CostLabPanel(QWidget):
         self.threads_spin = QSpinBox()
         self.threads_spin.setRange(1, max(os.cpu_count() or 1, default_threads()))
         self.threads_spin.setValue(default_threads())
-        self.min_time_spin = QDoubleSpinBox()
-        self.min_time_spin.setRange(0.01, 5.0)
-        self.min_time_spin.setDecimals(2)
-        self.min_time_spin.setSingleStep(0.05)
-        self.min_time_spin.setSuffix(" s")
-        self.min_time_spin.setValue(0.05)
-        self.run_button = QPushButton("Run cost lab")
-        self.run_button.setDefault(True)
-        self.run_button.setToolTip(
+        self.min_time_spin = time_per_measurement_spin(5.0, 0.05)
+        self.controls = RunControls(
+            "Run cost lab",
             "Time every size × ratio × kind (runs in the background; rows appear as they are "
-            "measured)."
+            "measured).",
+            "Stop the measurement; rows measured so far stay.",
         )
+        c = self.controls
+        self.run_button, self.cancel_button = c.run_button, c.cancel_button
+        self.progress, self.status = c.progress, c.status
         self.test_button = QPushButton(SPEED_TEST_TEXT)
         self.test_button.setToolTip(
             "One click: dense vs masked vs sparse kernel vs torch CSR vs a physically smaller "
             "layer, with what it means."
         )
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop the measurement; rows measured so far stay.")
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setTextVisible(False)
-        self.progress.setMaximumHeight(10)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
         self.speed_chart = SpeedTestChart(self)
         self.speed_chart.setToolTip("Dense time / each form's time: above 1 is faster.")
         self.explanation = QLabel()
@@ -176,14 +176,9 @@ class CostLabPanel(QWidget):
         add_row(form, "Time per measurement", self.min_time_spin,
                 "Minimum time spent repeating each measurement (also of the speed test); longer "
                 "is steadier.")  # fmt: skip
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        buttons.addWidget(self.progress, 1)
         settings = QVBoxLayout(settings_box)
         settings.addLayout(form)
-        settings.addLayout(buttons)
-        settings.addWidget(self.status)
+        self.controls.add_to(settings)
 
         test_box = QGroupBox("The speed test")
         test = QVBoxLayout(test_box)
@@ -200,23 +195,7 @@ class CostLabPanel(QWidget):
         results.addWidget(self.chart)
         results.addWidget(self.legend)
 
-        content = QWidget()
-        column = QVBoxLayout(content)
-        column.setContentsMargins(8, 8, 8, 8)
-        column.setSpacing(10)
-        column.addWidget(self.intro)
-        column.addWidget(test_box)
-        column.addWidget(settings_box)
-        column.addWidget(results_box)
-        column.addStretch(1)
-        scroll = QScrollArea(self)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(content)
-        self.scroll = scroll
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        self.scroll = scroll_column(self, (self.intro, test_box, settings_box, results_box))
 
     def _connect(self) -> None:
         self.run_button.clicked.connect(self.run_lab)
@@ -227,39 +206,7 @@ class CostLabPanel(QWidget):
             job.progress.connect(self._on_progress)
             job.ended.connect(self._on_ended)
         self.lab_job.detail.connect(self._on_detail)
-        self.sizes_edit.textChanged.connect(lambda _t: self._save_settings())
-        self.ratios_edit.textChanged.connect(lambda _t: self._save_settings())
-        self.batch_spin.valueChanged.connect(lambda _v: self._save_settings())
-        self.threads_spin.valueChanged.connect(lambda _v: self._save_settings())
-        self.min_time_spin.valueChanged.connect(lambda _v: self._save_settings())
-
-    def _restore_settings(self) -> None:
-        s = self.settings
-        s.beginGroup(SETTINGS_GROUP)
-        try:
-            self.sizes_edit.setText(str(s.value("sizes", format_list(DEFAULT_SIZES))))
-            self.ratios_edit.setText(str(s.value("ratios", format_list(DEFAULT_RATIOS))))
-            for spin, key in ((self.batch_spin, "batch"), (self.threads_spin, "threads")):
-                value = s.value(key)
-                if value is not None:
-                    spin.setValue(int(str(value)))
-            value = s.value("min_run_time")
-            if value is not None:
-                self.min_time_spin.setValue(float(str(value)))
-        except ValueError:
-            pass
-        finally:
-            s.endGroup()
-
-    def _save_settings(self) -> None:
-        s = self.settings
-        s.beginGroup(SETTINGS_GROUP)
-        s.setValue("sizes", self.sizes_edit.text())
-        s.setValue("ratios", self.ratios_edit.text())
-        s.setValue("batch", self.batch_spin.value())
-        s.setValue("threads", self.threads_spin.value())
-        s.setValue("min_run_time", self.min_time_spin.value())
-        s.endGroup()
+        self.fields.on_change(self.fields.save)
 
     # -- public API ----------------------------------------------------------------------------
     @property
@@ -291,7 +238,7 @@ class CostLabPanel(QWidget):
         try:
             sizes, ratios = self.sizes(), self.ratios()
         except ValueError as exc:
-            self._set_status(str(exc), ERROR_STYLE)
+            self.controls.set_status(str(exc), ERROR_STYLE)
             return False
         batch, threads = self.batch_spin.value(), self.threads_spin.value()
         min_time = self.min_time_spin.value()
@@ -310,7 +257,7 @@ class CostLabPanel(QWidget):
 
         self.table_model.clear()
         self.chart.show_rows([])
-        self._set_status("Waiting for the running job…", INFO_STYLE)
+        self.controls.set_status("Waiting for the running job…", INFO_STYLE)
         started = self.lab_job.start(job, self._on_rows, on_error=self._on_failed)
         self._update_buttons()
         return started
@@ -329,7 +276,7 @@ class CostLabPanel(QWidget):
             )
 
         self.explanation.setText("")
-        self._set_status("Waiting for the running job…", INFO_STYLE)
+        self.controls.set_status("Waiting for the running job…", INFO_STYLE)
         started = self.test_job.start(job, self._on_speed_test, on_error=self._on_failed)
         self._update_buttons()
         return started
@@ -341,13 +288,11 @@ class CostLabPanel(QWidget):
 
     # -- job events ----------------------------------------------------------------------------
     def _on_started(self) -> None:
-        self.progress.setValue(0)
-        self._set_status("Measuring…", INFO_STYLE)
+        self.controls.show_started()
         self._update_buttons()
 
     def _on_progress(self, fraction: float, message: str) -> None:
-        self.progress.setValue(round(1000 * min(max(fraction, 0.0), 1.0)))
-        self._set_status(message, INFO_STYLE)
+        self.controls.show_step(fraction, message)
 
     def _on_detail(self, detail: Any) -> None:
         if isinstance(detail, CostRow):
@@ -357,7 +302,7 @@ class CostLabPanel(QWidget):
     def _on_rows(self, rows: tuple[CostRow, ...]) -> None:
         self.table_model.set_rows(rows)
         self.chart.show_rows(rows)
-        self._set_status(f"Done: {len(rows)} rows measured.", INFO_STYLE)
+        self.controls.set_status(f"Done: {len(rows)} rows measured.", INFO_STYLE)
 
     def _on_speed_test(self, result: SpeedTest) -> None:
         self._speed_test = result
@@ -369,31 +314,24 @@ class CostLabPanel(QWidget):
         }
         self.speed_chart.show_times(result.dense_ms, times)
         self.explanation.setText(result.explanation)
-        self._set_status(
+        self.controls.set_status(
             f"Speed test: dense {result.dense_ms:.3g} ms for a batch of {result.batch_size} "
             f"through a {result.size}×{result.size} Linear at {result.ratio:.0%}.",
             INFO_STYLE,
         )
 
     def _on_failed(self, exc: BaseException) -> None:
-        self._set_status(f"Measurement failed: {exc}", ERROR_STYLE)
+        self.controls.set_status(f"Measurement failed: {exc}", ERROR_STYLE)
 
     def _on_ended(self, outcome: str) -> None:
-        self.progress.setValue(1000 if outcome == "done" else 0)
+        self.controls.show_ended(outcome)
         if outcome == "cancelled":
-            self._set_status(f"Cancelled; {self.table_model.rowCount()} row(s) kept.", INFO_STYLE)
+            kept = self.table_model.rowCount()
+            self.controls.set_status(f"Cancelled; {kept} row(s) kept.", INFO_STYLE)
         self._update_buttons()
 
     # -- helpers --------------------------------------------------------------------------------
     def _update_buttons(self) -> None:
-        busy = self.busy
-        self.run_button.setEnabled(not busy)
-        self.test_button.setEnabled(not busy)
-        self.cancel_button.setEnabled(busy)
-        for widget in (self.sizes_edit, self.ratios_edit, self.batch_spin, self.threads_spin,
-                       self.min_time_spin):  # fmt: skip
-            widget.setEnabled(not busy)
-
-    def _set_status(self, text: str, style: str) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet(style)
+        inputs = (self.sizes_edit, self.ratios_edit, self.batch_spin, self.threads_spin,
+                  self.min_time_spin)  # fmt: skip
+        self.controls.set_running(self.busy, starters=(self.test_button,), inputs=inputs)

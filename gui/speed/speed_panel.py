@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QFileDialog, QFrame, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QWidget
 
 from core.common.errors import PruningError
 from core.common.jobs import CancelToken, Job, scaled
@@ -39,6 +39,7 @@ from core.speed.benchmark import BenchmarkConfig, BenchmarkReport, FormResult, b
 from gui.speed.advice_box import SpeedAdviceBox
 from gui.speed.benchmark_results import BenchmarkResultsBox
 from gui.speed.benchmark_settings import SETTINGS_GROUP, BenchmarkSettingsBox
+from gui.speed.scroll_column import scroll_column
 from gui.speed.slim_box import SlimBox
 from gui.speed.tracked_job import TrackedJob
 from gui.widgets.forms import ERROR_STYLE, INFO_STYLE, note_label
@@ -111,24 +112,8 @@ class SpeedPanel(QWidget):
         self.chart_legend = r.chart_legend
 
     def _build_layout(self) -> None:
-        content = QWidget()
-        column = QVBoxLayout(content)
-        column.setContentsMargins(8, 8, 8, 8)
-        column.setSpacing(10)
-        column.addWidget(self.intro)
-        column.addWidget(self.advice_box)
-        column.addWidget(self.settings_box)
-        column.addWidget(self.results_box)
-        column.addWidget(self.slim_box)
-        column.addStretch(1)
-        scroll = QScrollArea(self)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(content)
-        self.scroll = scroll
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        parts = (self.intro, self.advice_box, self.settings_box, self.results_box, self.slim_box)
+        self.scroll = scroll_column(self, parts)
 
     def _connect(self) -> None:
         self.run_button.clicked.connect(self.run_benchmark)
@@ -261,13 +246,11 @@ class SpeedPanel(QWidget):
 
     # -- job events ----------------------------------------------------------------------------
     def _on_started(self) -> None:
-        self.settings_box.show_progress(0.0)
-        self.settings_box.set_status("Measuring…", INFO_STYLE)
+        self.settings_box.controls.show_started()
         self._update_buttons()
 
     def _on_progress(self, fraction: float, message: str) -> None:
-        self.settings_box.show_progress(fraction)
-        self.settings_box.set_status(message, INFO_STYLE)
+        self.settings_box.controls.show_step(fraction, message)
 
     def _on_detail(self, detail: Any) -> None:
         if isinstance(detail, FormResult):
@@ -289,7 +272,7 @@ class SpeedPanel(QWidget):
         self.settings_box.set_status(f"Benchmark failed: {exc}", ERROR_STYLE)
 
     def _on_ended(self, outcome: str) -> None:
-        self.settings_box.show_progress(1.0 if outcome == "done" else 0.0)
+        self.settings_box.controls.show_ended(outcome)
         if outcome == "cancelled":
             shown = self.table_model.rowCount()
             self.settings_box.set_status(f"Cancelled; {shown} measurement(s) kept.", INFO_STYLE)
