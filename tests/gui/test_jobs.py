@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
-import pytest
 from pytestqt.qtbot import QtBot
 
 from core.common.jobs import CancelToken, Job, Progress
@@ -60,39 +55,3 @@ def test_runner_reports_cancel_and_errors(qtbot: QtBot) -> None:
     with qtbot.waitSignal(runner.failed, timeout=5000) as failed:
         runner.run("broken", broken)
     assert failed.args[:2] == ["broken", "boom"]
-
-
-HUGE_PAGES = Path("/sys/kernel/mm/transparent_hugepage/enabled")
-BACKED_BY_HUGE_PAGES = """
-import gui, torch
-
-def huge_kib():
-    with open("/proc/self/smaps_rollup") as rollup:
-        return sum(int(line.split()[1]) for line in rollup if line.startswith("AnonHugePages:"))
-
-before = huge_kib()
-tensor = torch.ones(4096, 4096)  # 64 MiB, written
-print(huge_kib() - before)
-"""
-
-
-@pytest.mark.skipif(
-    not HUGE_PAGES.exists() or "[never]" in HUGE_PAGES.read_text(),
-    reason="the kernel offers no transparent huge pages",
-)
-@pytest.mark.parametrize(("given", "backed"), [(None, True), ("0", False)])
-def test_big_tensors_are_backed_by_huge_pages_unless_told_not_to(given, backed) -> None:
-    """Freeing a big layer's tensors must not cost the GUI thread tens of milliseconds
-    (65,536 pages of 4 KiB to unmap for 256 MiB; 128 of 2 MiB)."""
-    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
-    if given is not None:
-        env["THP_MEM_ALLOC_ENABLE"] = given
-    out = subprocess.run(
-        [sys.executable, "-c", BACKED_BY_HUGE_PAGES],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    huge_kib = int(out.stdout.split()[-1])
-    assert (huge_kib >= 32 * 1024) is backed
