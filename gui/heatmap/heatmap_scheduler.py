@@ -32,6 +32,7 @@ from gui.heatmap.heatmap_reduce import (
     symmetric_levels,
     visible_tiling,
 )
+from gui.session.disposal import dispose
 
 #: Matrices up to this many elements get exact levels at once, on the GUI thread.
 SYNC_LEVELS_LIMIT = 1 << 22
@@ -147,6 +148,7 @@ class ReductionScheduler(QObject):
 
         ``levels``: fixed weights levels; None: exact ones (estimated first for huge matrices).
         """
+        dispose(self._content)  # the layer shown before: freed off the GUI thread
         self._content = content
         self._generation += 1
         self._shown_serial = -1
@@ -180,6 +182,7 @@ class ReductionScheduler(QObject):
         self._throttle.stop()
         self._kick.stop()
         self._start_after_paint = False
+        dispose(self._content)
         self._content = None
         self._stopped = True
 

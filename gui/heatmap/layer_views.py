@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from core.viz.display import cells_to_flat_index, display_matrix, display_shape, display_to_index
 from gui.heatmap.heatmap import HeatmapView
+from gui.session.disposal import dispose
 
 TITLES = ("Original weights", "Mask", "Effective weights")
 PREVIEW_SUFFIX = " (preview)"
@@ -231,6 +232,7 @@ class LayerViews(QWidget):
         paint stroke was applied). Tensors are read, not copied: keep them
         unchanged while shown, or call :meth:`busy` while a job writes them.
         """
+        dispose(self._layer)  # its memory is freed off the GUI thread
         self._layer = _Layer(original.detach(), mask_bool.detach(), effective.detach())
         if layout is not None:
             self._layout = layout

@@ -9,8 +9,13 @@ and which costs the GUI thread hundreds of milliseconds on a large heap).
 from __future__ import annotations
 
 import gc
+import threading
 import weakref
 
+import numpy as np
+import torch
+
+from gui.heatmap.layer_views import LayerViews
 from gui.session.loaded import load_builtin_demo
 from tests.gui.window_helpers import select, wait_idle
 
@@ -36,3 +41,24 @@ def test_a_replaced_model_is_freed_without_the_cycle_collector(qtbot, window):
         assert old() is None
     finally:
         gc.enable()
+
+
+def test_a_layer_the_views_replace_is_freed_off_the_gui_thread(qtbot):
+    """Freeing a big layer costs ~20 ms of whichever thread drops it last: not the GUI's."""
+    views = LayerViews()
+    qtbot.addWidget(views)
+    views.resize(900, 400)
+    views.show()
+    freed_in: list[str] = []
+    # Tensors over numpy arrays: an array dies when the last tensor storage using it does.
+    arrays = [np.random.default_rng(0).standard_normal((512, 512), dtype=np.float32)]
+    arrays += [np.abs(arrays[0]) > 0.5, arrays[0] * (np.abs(arrays[0]) > 0.5)]
+    for array in arrays:
+        weakref.finalize(array, lambda: freed_in.append(threading.current_thread().name))
+    views.show_layer(*(torch.from_numpy(array) for array in arrays))
+    qtbot.waitUntil(lambda: not views.pending, timeout=20_000)
+    del arrays, array
+
+    views.show_layer(*(torch.from_numpy(array) for array in np.zeros((3, 512, 512), np.float32)))
+    qtbot.waitUntil(lambda: len(freed_in) == 3, timeout=5_000)
+    assert threading.main_thread().name not in freed_in, freed_in
