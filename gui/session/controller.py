@@ -30,6 +30,7 @@ from core.pruning.methods.patterns import Pattern
 from core.pruning.operations import GlobalPrune, LayerPrune, MakePermanent, Operation, Reset
 from core.pruning.session import PruningSession
 from core.pruning.targets import find_targets
+from gui.session.disposal import dispose
 from gui.session.figures import FiguresCache, LayerFigures, measure_job
 from gui.session.layer_reads import preview_job, read_layer_job
 from gui.session.loaded import LoadedModel, OpenRequest, open_job
@@ -149,6 +150,7 @@ class SessionController(QObject):
         self._queue.clear()
         if self.session is not None:
             self.session.close()
+        dispose((self.loaded, self.session))  # a big model is freed off the GUI thread
         self.loaded = loaded
         self.session = loaded.session or PruningSession(
             loaded.model,

@@ -33,14 +33,18 @@ def test_a_replaced_model_is_freed_without_the_cycle_collector(qtbot, window):
     qtbot.waitUntil(lambda: window.accuracy_panel.data is not None, timeout=20_000)
     wait_idle(qtbot, window)
 
+    freed_in: list[str] = []
+    weakref.finalize(old(), lambda: freed_in.append(threading.current_thread().name))
     gc.collect()
     gc.disable()
     try:
         controller.load(load_builtin_demo("mlp"))
         wait_idle(qtbot, window)
-        assert old() is None
+        qtbot.waitUntil(lambda: old() is None, timeout=5_000)
     finally:
         gc.enable()
+    # Dropped by the disposal thread, not the GUI thread (a big model takes a while).
+    assert freed_in and freed_in != [threading.main_thread().name]
 
 
 def test_a_layer_the_views_replace_is_freed_off_the_gui_thread(qtbot):
