@@ -13,7 +13,7 @@ names are importable from here too.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -79,6 +79,11 @@ class ModelTreeView(QWidget):
         self.model = ParameterTreeModel(self)
         self.proxy = PathFilterProxy(self)
         self.proxy.setSourceModel(self.model)
+        # Sizing the columns measures rows: a turn of its own, after the tree is shown.
+        self._size_columns_soon = QTimer(self)
+        self._size_columns_soon.setSingleShot(True)
+        self._size_columns_soon.setInterval(0)
+        self._size_columns_soon.timeout.connect(self._size_columns)
         self.filter = QLineEdit(self)
         self.filter.setPlaceholderText("Filter layers (name, path such as layer1.0, or type)…")
         self.filter.setClearButtonEnabled(True)
@@ -121,10 +126,15 @@ class ModelTreeView(QWidget):
             self._context_menu.popup(self.tree.viewport().mapToGlobal(pos))
 
     def set_session(self, session: PruningSession | None) -> None:
-        """Show ``session``'s parameters (expands everything)."""
+        """Show ``session``'s parameters (expands everything); the columns are sized to
+        their contents on the next event-loop turn (``columns_sized`` then), which keeps
+        opening a model within one short stall of the GUI thread."""
         self.model.set_session(session)
         self.proxy.set_text(self.filter.text())
         self.tree.expandAll()
+        self._size_columns_soon.start()
+
+    def _size_columns(self) -> None:
         for column in range(len(COLUMNS) - 1):
             self.tree.resizeColumnToContents(column)
         self.columns_sized.emit(self.width_for_columns())
