@@ -109,12 +109,13 @@ def main() -> None:
         import gui.heatmap.heatmap_scheduler
 
         gui.heatmap.heatmap_scheduler.SYNC_REDUCE_LIMIT = args.heatmap_sync_limit
-    warm_up()  # as gui/app.py does in the background at startup (kernels, gc.freeze)
     app = QApplication.instance() or QApplication([])
     window = MainWindow()
     window.show()
     counter = UnpackCounter()
     window.controller.load(LoadedModel(model, f"Linear({args.size}, {args.size})"))
+    # As gui/app.py does once the window is up: load the kernels, then freeze what exists.
+    warm_up()
     controller = window.controller
     controls: LayerControls = window.layer_controls
     weight, other = "0.weight", "2.weight"
