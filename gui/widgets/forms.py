@@ -13,7 +13,7 @@ from superqt import QLabeledDoubleSlider
 ERROR_STYLE = "color: #c0392b;"
 PREVIEW_STYLE = "color: #1f5fa8; font-style: italic;"
 WARNING_STYLE = "color: #a04000; font-weight: 600;"
-INFO_STYLE = "color: palette(mid);"
+INFO_STYLE = "color: #5f6368;"  # the muted ink: readable (contrast > 4.5:1), not greyed out
 NOTE_STYLE = "color: #6b6b6b; font-size: 9pt;"
 
 

@@ -711,3 +711,27 @@ def test_a_failed_plan_is_no_longer_on_its_way(qtbot, panel, controller, monkeyp
     assert panel.plan_pending
     qtbot.waitUntil(lambda: "the plan broke" in panel.status_text(), timeout=TIMEOUT)
     assert not panel.plan_pending  # a live plan may start again when it comes on screen
+
+
+def test_the_status_line_is_readable_not_greyed_out(controls):
+    """Information in the status line ("Ready to apply", "Applied — …") is not drawn in the
+    pale grey of disabled text: WCAG AA contrast (4.5:1) against the window."""
+    from PySide6.QtGui import QColor
+
+    def luminance(color: QColor) -> float:
+        def channel(c: float) -> float:
+            return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+        return (
+            0.2126 * channel(color.redF())
+            + 0.7152 * channel(color.greenF())
+            + 0.0722 * (channel(color.blueF()))
+        )
+
+    assert controls.status_text() == "Ready to apply"
+    style = controls.status.styleSheet()
+    ink = QColor(style.split("color:")[1].split(";")[0].strip())
+    assert ink.isValid(), style
+    background = controls.palette().window().color()
+    light, dark = sorted((luminance(ink), luminance(background)), reverse=True)
+    assert (light + 0.05) / (dark + 0.05) >= 4.5
